@@ -18,17 +18,29 @@ from planners.errors import RobotCellError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Robot-cell planning, validation and control.")
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print a table, optionally write JSON.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Robot-cell planning, validation and control."
+)
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: print a table, optionally write JSON."
+)
 app.add_typer(bench_app, name="bench")
 
-console = Console()
-JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")]
+# Tables are wider than 80 columns: when output goes to a file or CI log, use 120.
+console = Console(width=None if sys.stdout.isatty() else 120)
+JsonOut = Annotated[
+    Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+]
 
 
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -55,7 +67,9 @@ def bench_ik(
 
 @bench_app.command("timing")
 def bench_timing(
-    n: Annotated[int, typer.Option("--n", min=1, help="Random multi-waypoint paths per arm.")] = 200,
+    n: Annotated[
+        int, typer.Option("--n", min=1, help="Random multi-waypoint paths per arm.")
+    ] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the path sampler.")] = 0,
     json_out: JsonOut = None,
 ) -> None:
@@ -69,9 +83,15 @@ def bench_timing(
 
 @bench_app.command("mbm")
 def bench_mbm(
-    problems: Annotated[Path, typer.Option("--problems", help="MotionBenchMaker problems as JSON.")],
-    sets: Annotated[str | None, typer.Option("--sets", help="Comma-separated sets (default: all).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Time limit per problem [s].")] = 1.0,
+    problems: Annotated[
+        Path, typer.Option("--problems", help="MotionBenchMaker problems as JSON.")
+    ],
+    sets: Annotated[
+        str | None, typer.Option("--sets", help="Comma-separated sets (default: all).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.001, help="Time limit per problem [s].")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Planner seed.")] = 0,
     json_out: JsonOut = None,
 ) -> None:

@@ -98,7 +98,9 @@ def load_tool(name: str) -> Tool:
     data = _read_toml(path)
     kind = _require(data, "kind", path, str)
     if kind not in ("gripper", "screwdriver"):
-        raise ModelError(f"{path}:kind: {kind!r} is not a tool kind; expected gripper or screwdriver")
+        raise ModelError(
+            f"{path}:kind: {kind!r} is not a tool kind; expected gripper or screwdriver"
+        )
     return Tool(
         name=name,
         kind=kind,
@@ -112,17 +114,18 @@ def load_tool(name: str) -> Tool:
     )
 
 
-def _merge_tool(arm_tree: ET.ElementTree, flange: str, tool: Tool, prefix: str) -> None:
+def _merge_tool(robot: ET.Element, flange: str, tool: Tool, prefix: str) -> None:
     """Append the tool's links and joints to the arm's URDF, fixed at the flange."""
-    robot = arm_tree.getroot()
-    tool_root = parse_urdf(tool.urdf).getroot()
+    tool_root = parse_urdf(tool.urdf)
     links = {el.get("name") for el in robot.iter("link")}
     materials = {el.get("name") for el in robot.findall("material")}
     for child in tool_root:
         if child.tag == "material" and child.get("name") in materials:
             continue
         if child.tag == "link" and child.get("name") in links:
-            raise ModelError(f"{tool.urdf}: link {child.get('name')!r} clashes with a link of the arm")
+            raise ModelError(
+                f"{tool.urdf}: link {child.get('name')!r} clashes with a link of the arm"
+            )
         robot.append(child)
     mount = ET.SubElement(robot, "joint", name=f"{prefix}_tool_mount", type="fixed")
     ET.SubElement(mount, "parent", link=flange)
@@ -213,7 +216,9 @@ class Arm:
         """World poses of the TCP for a batch (N, dof): (N, 4, 4)."""
         return self.chain.poses(np.atleast_2d(q), [self.tcp_link], self.base)[:, 0]
 
-    def link_poses(self, q: npt.ArrayLike, links: Sequence[str] | None = None) -> NDArray[np.float64]:
+    def link_poses(
+        self, q: npt.ArrayLike, links: Sequence[str] | None = None
+    ) -> NDArray[np.float64]:
         """World poses of links for (N, dof) configurations: (N, L, 4, 4).
 
         Args:
@@ -239,9 +244,18 @@ class Arm:
         )  # fmt: skip
 
 
+def _link_of(joint: ET.Element, tag: str) -> str:
+    """The link named by a joint's <parent> or <child>; ModelError when absent."""
+    el = joint.find(tag)
+    link = el.get("link") if el is not None else None
+    if link is None:
+        raise ModelError(f"joint {joint.get('name')!r} has no <{tag} link=...>")
+    return link
+
+
 def _movable_chain(robot: ET.Element, base: str, tip: str, path: Path) -> list[ET.Element]:
     """URDF joints on the path from ``base`` to ``tip``, base first."""
-    by_child = {j.find("child").get("link"): j for j in robot.iter("joint")}  # type: ignore[union-attr]
+    by_child = {_link_of(j, "child"): j for j in robot.iter("joint")}
     links = {el.get("name") for el in robot.iter("link")}
     for name, role in ((base, "base_link"), (tip, "flange_link")):
         if name not in links:
@@ -253,7 +267,7 @@ def _movable_chain(robot: ET.Element, base: str, tip: str, path: Path) -> list[E
         if joint is None:
             raise ModelError(f"{path}: no chain of joints from {base!r} to {tip!r}")
         chain.append(joint)
-        link = joint.find("parent").get("link")  # type: ignore[union-attr]
+        link = _link_of(joint, "parent")
     return chain[::-1]
 
 
@@ -282,10 +296,10 @@ def load_arm(
     meta_path = folder / "arm.toml"
     meta = _read_toml(meta_path)
     urdf_path = folder / _require(meta, "urdf", meta_path, str)
-    tree = parse_urdf(urdf_path)
+    tree = parse_urdf(urdf_path)  # the <robot> element
     base_link = _require(meta, "base_link", meta_path, str)
     flange_link = _require(meta, "flange_link", meta_path, str)
-    joints = [j for j in _movable_chain(tree.getroot(), base_link, flange_link, meta_path)
+    joints = [j for j in _movable_chain(tree, base_link, flange_link, meta_path)
               if j.get("type") in ("revolute", "prismatic", "continuous")]  # fmt: skip
     joint_names = tuple(j.get("name") or "" for j in joints)
     dof = len(joint_names)
@@ -325,10 +339,10 @@ def load_arm(
         _merge_tool(tree, flange_link, tool_model, name)
         tcp_link = tool_model.tcp_link
         opening = tool_model.open if finger_opening is None else float(finger_opening)
-    text = ET.tostring(tree.getroot(), encoding="unicode")
+    text = ET.tostring(tree, encoding="unicode")
     robot = _load_rtb(text, str(urdf_path))
     rtb_joints = {link.name: link.jindex for link in robot.links if link.isjoint}
-    child_of = {j.get("name"): j.find("child").get("link") for j in tree.getroot().iter("joint")}  # type: ignore[union-attr]
+    child_of = {j.get("name"): _link_of(j, "child") for j in tree.iter("joint")}
     columns = {rtb_joints[child_of[jn]]: col for col, jn in enumerate(joint_names)}
     fixed = {}
     if tool_model is not None:

@@ -22,7 +22,14 @@ from planners.errors import InputError, UnknownNameError
 __all__ = ["KinematicChain"]
 
 # A joint step: (axis index 0..2, is_rotation, sign, column in q).
-_AXES = {"Rx": (0, True), "Ry": (1, True), "Rz": (2, True), "tx": (0, False), "ty": (1, False), "tz": (2, False)}
+_AXES = {
+    "Rx": (0, True),
+    "Ry": (1, True),
+    "Rz": (2, True),
+    "tx": (0, False),
+    "ty": (1, False),
+    "tz": (2, False),
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class KinematicChain:
                     axis, rot = _AXES[et.kind]
                     steps.append(("j", axis, rot, sign, joint_columns[et.jindex]))
                 else:
-                    const = const @ et.A(sign * fixed.get(et.jindex, 0.0))
+                    const = const @ et.A(fixed.get(et.jindex, 0.0))  # A() applies the flip
             if not np.allclose(const, np.eye(4)):
                 steps.append(("c", frozen(const)))
             compiled.append(_LinkSteps(parent, tuple(steps)))
@@ -84,7 +91,10 @@ class KinematicChain:
             raise UnknownNameError("link", link, self.names) from None
 
     def poses(
-        self, q: npt.ArrayLike, links: Sequence[str] | None = None, base: npt.ArrayLike | None = None
+        self,
+        q: npt.ArrayLike,
+        links: Sequence[str] | None = None,
+        base: npt.ArrayLike | None = None,
     ) -> NDArray[np.float64]:
         """Poses of links for a batch of configurations.
 
@@ -100,7 +110,9 @@ class KinematicChain:
         single = Q.ndim == 1
         Q = np.atleast_2d(Q)
         if Q.ndim != 2 or Q.shape[1] != self.dof:
-            raise InputError(f"q: expected shape (N, {self.dof}) or ({self.dof},), got {np.shape(q)}")
+            raise InputError(
+                f"q: expected shape (N, {self.dof}) or ({self.dof},), got {np.shape(q)}"
+            )
         wanted = range(len(self.names)) if links is None else [self.index(n) for n in links]
         needed = self._ancestors(wanted)
         n = Q.shape[0]
@@ -108,7 +120,11 @@ class KinematicChain:
         cache: dict[int, NDArray[np.float64]] = {}
         for i in sorted(needed):
             spec = self._links[i]
-            T = np.broadcast_to(root, (n, 4, 4)).copy() if spec.parent < 0 else cache[spec.parent].copy()
+            T = (
+                np.broadcast_to(root, (n, 4, 4)).copy()
+                if spec.parent < 0
+                else cache[spec.parent].copy()
+            )
             for step in spec.steps:
                 if step[0] == "c":
                     T = T @ step[1]

@@ -81,9 +81,13 @@ def pose_error(T_a: NDArray[np.float64], T_b: NDArray[np.float64]) -> tuple[floa
 class _Solver:
     """One arm's compiled chain and settings, shared by single and batch solves."""
 
-    def __init__(self, arm: Arm, tol_position: float, tol_rotation: float, max_iterations: int) -> None:
+    def __init__(
+        self, arm: Arm, tol_position: float, tol_rotation: float, max_iterations: int
+    ) -> None:
         if not (tol_position > 0 and tol_rotation > 0):
-            raise InputError("tolerances: expected positive tol_position [m] and tol_rotation [rad]")
+            raise InputError(
+                "tolerances: expected positive tol_position [m] and tol_rotation [rad]"
+            )
         if max_iterations < 1:
             raise InputError(f"max_iterations: expected >= 1, got {max_iterations}")
         self.arm = arm
@@ -94,15 +98,27 @@ class _Solver:
         self.base_inv = _inverse(arm.base)
         self.pull = _PULL_STEPS if arm.dof > 6 else 0
 
-    def result(self, q: NDArray[np.float64], status: int, iters: int, attempts: int, dp: float, dr: float) -> IKResult:
+    def result(
+        self, q: NDArray[np.float64], status: int, iters: int, attempts: int, dp: float, dr: float
+    ) -> IKResult:
         if status == kernel.SOLVED:
-            return IKResult(IKStatus.SOLVED, frozen(q), None, int(iters), int(attempts), float(dp), float(dr))
+            return IKResult(
+                IKStatus.SOLVED, frozen(q), None, int(iters), int(attempts), float(dp), float(dr)
+            )
         reason = (
             f"no solution within limits after {attempts} attempts; best reached "
             f"{dp * 1e3:.3g} mm, {np.degrees(dr):.3g} deg from the target "
             f"({'likely out of reach' if dp > 1e-3 else 'likely blocked by joint limits'})"
         )
-        return IKResult(IKStatus.NOT_CONVERGED, frozen(q), reason, int(iters), int(attempts), float(dp), float(dr))
+        return IKResult(
+            IKStatus.NOT_CONVERGED,
+            frozen(q),
+            reason,
+            int(iters),
+            int(attempts),
+            float(dp),
+            float(dr),
+        )
 
 
 _PULL_STEPS = 6
@@ -126,7 +142,11 @@ def _chain_of(arm: Arm) -> tuple:
     """The kernel arrays of ``arm``'s base-to-TCP chain, compiled once per model."""
     key = id(arm.ets)
     if key not in _CHAINS:
-        _CHAINS[key] = (*kernel.serial_chain(arm.ets), arm.limits.lower.copy(), arm.limits.upper.copy())
+        _CHAINS[key] = (
+            *kernel.serial_chain(arm.ets),
+            arm.limits.lower.copy(),
+            arm.limits.upper.copy(),
+        )
     return _CHAINS[key]
 
 
@@ -136,7 +156,7 @@ def solve_ik(
     q_ref: npt.ArrayLike | None = None,
     *,
     rng: np.random.Generator | None = None,
-    restarts: int = 30,
+    restarts: int = 60,
     tol_position: float = 1e-5,
     tol_rotation: float = 1e-4,
     max_iterations: int = 100,
@@ -164,7 +184,7 @@ def solve_ik(
     Tb = solver.base_inv @ as_matrix4(T_world_tcp, "target pose")
     consts, axis, rot, sign, lower, upper = solver.chain
     args = (lower, upper, solver.tol_p, solver.tol_r, solver.max_iter, solver.pull)
-    out = kernel.solve_one(consts, axis, rot, sign, Tb, ref, _NO_SEEDS[: 0, : arm.dof], *args)
+    out = kernel.solve_one(consts, axis, rot, sign, Tb, ref, _NO_SEEDS[:0, : arm.dof], *args)
     if out[1] != kernel.SOLVED and restarts > 0:
         # Seeds are drawn only when the reference fails: a solve that needs none
         # leaves the generator untouched and costs no sampling.
@@ -181,7 +201,7 @@ def solve_ik_batch(
     q_ref: npt.ArrayLike | None = None,
     *,
     rng: np.random.Generator | None = None,
-    restarts: int = 30,
+    restarts: int = 60,
     tol_position: float = 1e-5,
     tol_rotation: float = 1e-4,
     max_iterations: int = 100,
@@ -193,7 +213,9 @@ def solve_ik_batch(
     refs = np.asarray(_reference(arm, None) if q_ref is None else q_ref, dtype=np.float64)
     refs = np.broadcast_to(refs, (T.shape[0], arm.dof)) if refs.ndim == 1 else refs
     if refs.shape != (T.shape[0], arm.dof):
-        raise InputError(f"q_ref: expected shape ({arm.dof},) or ({T.shape[0]}, {arm.dof}), got {refs.shape}")
+        raise InputError(
+            f"q_ref: expected shape ({arm.dof},) or ({T.shape[0]}, {arm.dof}), got {refs.shape}"
+        )
     if not np.all(np.isfinite(T)):
         raise InputError("T_world_tcp: every value must be finite")
     if not np.all(np.isfinite(refs)):
@@ -207,7 +229,10 @@ def solve_ik_batch(
         consts, axis, rot, sign, Tb, np.ascontiguousarray(refs), seeds, lower, upper,
         solver.tol_p, solver.tol_r, solver.max_iter, solver.pull,
     )  # fmt: skip
-    return [solver.result(Q[i], status[i], iters[i], attempts[i], err[i, 0], err[i, 1]) for i in range(len(Q))]
+    return [
+        solver.result(Q[i], status[i], iters[i], attempts[i], err[i, 0], err[i, 1])
+        for i in range(len(Q))
+    ]
 
 
 def _inverse(T: NDArray[np.float64]) -> NDArray[np.float64]:

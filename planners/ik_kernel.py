@@ -25,7 +25,9 @@ NOT_CONVERGED = 1
 _KINDS = {"Rx": (0, 1), "Ry": (1, 1), "Rz": (2, 1), "tx": (0, 0), "ty": (1, 0), "tz": (2, 0)}
 
 
-def serial_chain(ets: Any) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+def serial_chain(
+    ets: Any,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Compile a roboticstoolbox ETS (base to TCP) into the kernel's arrays."""
     consts: list[NDArray[np.float64]] = []
     axis: list[int] = []
@@ -52,7 +54,7 @@ def serial_chain(ets: Any) -> tuple[NDArray[np.float64], NDArray[np.int64], NDAr
 
 
 @nb.njit(cache=True)
-def _mul4(A, B, out):  # type: ignore[no-untyped-def]
+def _mul4(A, B, out):
     """out = A @ B for 4x4 rigid transforms (last row 0 0 0 1), without BLAS."""
     for i in range(3):
         for j in range(4):
@@ -63,7 +65,7 @@ def _mul4(A, B, out):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _move(T, axis, rot, v):  # type: ignore[no-untyped-def]
+def _move(T, axis, rot, v):
     """Right-multiply T in place by a motion v along or about local ``axis``."""
     if rot == 0:
         for r in range(3):
@@ -81,7 +83,7 @@ def _move(T, axis, rot, v):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def fk_frames(consts, axis, rot, sign, q, frames):  # type: ignore[no-untyped-def]
+def fk_frames(consts, axis, rot, sign, q, frames):
     """TCP pose; fills ``frames`` (J, 4, 4) with each joint's frame (before its motion)."""
     T = np.eye(4)
     tmp = np.empty((4, 4))
@@ -96,7 +98,7 @@ def fk_frames(consts, axis, rot, sign, q, frames):  # type: ignore[no-untyped-de
 
 
 @nb.njit(cache=True)
-def _error(T, Tt, e):  # type: ignore[no-untyped-def]
+def _error(T, Tt, e):
     """Stack position error and the rotation vector of Tt R^T into e (6,); return (dp, dr)."""
     for i in range(3):
         e[i] = Tt[i, 3] - T[i, 3]
@@ -125,7 +127,7 @@ def _error(T, Tt, e):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _jacobian(T, frames, axis, rot, sign, J):  # type: ignore[no-untyped-def]
+def _jacobian(T, frames, axis, rot, sign, J):
     for k in range(frames.shape[0]):
         z = frames[k, :3, axis[k]] * sign[k]
         if rot[k] == 1:
@@ -140,7 +142,7 @@ def _jacobian(T, frames, axis, rot, sign, J):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _damped_step(J, e, lam, A, g, dq):  # type: ignore[no-untyped-def]
+def _damped_step(J, e, lam, A, g, dq):
     """dq = (J^T J + lam I)^-1 J^T e by Cholesky, in preallocated buffers."""
     n = J.shape[1]
     for i in range(n):
@@ -179,7 +181,7 @@ def _damped_step(J, e, lam, A, g, dq):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _descend(consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_iter):  # type: ignore[no-untyped-def]
+def _descend(consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_iter):
     """LM from q (modified in place); returns (converged, iterations, dp, dr).
 
     Damping lambda = mu * (E + 1e-9) (Sugihara's E-proportional damping), mu shrinking
@@ -211,7 +213,9 @@ def _descend(consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_ite
             _damped_step(J, e, mu * (E + 1e-9), A, g, dq)
             blocked = False
             for k in range(n):
-                pushing_out = (q[k] <= lower[k] and dq[k] < 0.0) or (q[k] >= upper[k] and dq[k] > 0.0)
+                pushing_out = (q[k] <= lower[k] and dq[k] < 0.0) or (
+                    q[k] >= upper[k] and dq[k] > 0.0
+                )
                 if free[k] and pushing_out:
                     free[k] = False
                     J[:, k] = 0.0
@@ -239,7 +243,7 @@ def _descend(consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_ite
 
 
 @nb.njit(cache=True)
-def _wrap(q, q_ref, lower, upper, rot):  # type: ignore[no-untyped-def]
+def _wrap(q, q_ref, lower, upper, rot):
     two_pi = 2.0 * np.pi
     for k in range(q.shape[0]):
         if rot[k] == 1:
@@ -249,7 +253,7 @@ def _wrap(q, q_ref, lower, upper, rot):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _pull(consts, axis, rot, sign, Tt, q, q_ref, lower, upper, tol_p, tol_r, steps):  # type: ignore[no-untyped-def]
+def _pull(consts, axis, rot, sign, Tt, q, q_ref, lower, upper, tol_p, tol_r, steps):
     """Move a solution towards q_ref through the null space while holding the pose.
 
     Each step is dq = J+ e + (I - J+ J)(q_ref - q): the first term keeps the TCP on
@@ -283,8 +287,14 @@ def _pull(consts, axis, rot, sign, Tt, q, q_ref, lower, upper, tol_p, tol_r, ste
 
 
 @nb.njit(cache=True)
-def solve_one(consts, axis, rot, sign, Tt, q_ref, seeds, lower, upper, tol_p, tol_r, max_iter, pull_steps):  # type: ignore[no-untyped-def]
+def solve_one(
+    consts, axis, rot, sign, Tt, q_ref, seeds, lower, upper, tol_p, tol_r, max_iter, pull_steps
+):
     """Solve from q_ref, then from each seed row, until a solution within tolerance.
+
+    The reference attempt may take ``max_iter`` iterations; a restart gets a third of
+    that (a good seed converges in a few tens; many short restarts beat few long ones
+    near singular targets), and the best restart is finally polished with ``max_iter``.
 
     Returns (q, status, iterations, attempts, dp, dr). When a restart (not the
     reference) solves, one more seed is tried and the solution nearer q_ref is kept:
@@ -304,7 +314,10 @@ def solve_one(consts, axis, rot, sign, Tt, q_ref, seeds, lower, upper, tol_p, to
     for a in range(seeds.shape[0] + 1):
         attempts = a + 1
         q = start.copy() if a == 0 else seeds[a - 1].copy()
-        ok, it, dp, dr = _descend(consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_iter)
+        budget = max_iter if a == 0 else max(max_iter // 3, 10)
+        ok, it, dp, dr = _descend(
+            consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, budget
+        )
         iterations += it
         if dp + dr < best_cost:
             best_cost = dp + dr
@@ -321,10 +334,26 @@ def solve_one(consts, axis, rot, sign, Tt, q_ref, seeds, lower, upper, tol_p, to
             extra += 1
             if extra >= 2:
                 break
+    if not have and seeds.shape[0] > 0 and best_dp < 0.01:
+        # Close but slow (near a singularity): give the best attempt a full budget.
+        q = best.copy()
+        ok, it, dp, dr = _descend(
+            consts, axis, rot, sign, Tt, q, lower, upper, tol_p, tol_r, max_iter
+        )
+        iterations += it
+        if ok:
+            _wrap(q, q_ref, lower, upper, rot)
+            found[:] = q
+            have = True
+        elif dp + dr < best_cost:
+            best[:] = q
+            best_dp, best_dr = dp, dr
     if not have:
         return best, NOT_CONVERGED, iterations, attempts, best_dp, best_dr
     if n > 6 and pull_steps > 0:
-        iterations += _pull(consts, axis, rot, sign, Tt, found, q_ref, lower, upper, tol_p, tol_r, pull_steps)
+        iterations += _pull(
+            consts, axis, rot, sign, Tt, found, q_ref, lower, upper, tol_p, tol_r, pull_steps
+        )
     frames = np.empty((n, 4, 4))
     e = np.empty(6)
     dp, dr = _error(fk_frames(consts, axis, rot, sign, found, frames), Tt, e)
@@ -332,7 +361,9 @@ def solve_one(consts, axis, rot, sign, Tt, q_ref, seeds, lower, upper, tol_p, to
 
 
 @nb.njit(cache=True)
-def solve_batch(consts, axis, rot, sign, Tts, q_refs, seeds, lower, upper, tol_p, tol_r, max_iter, pull_steps):  # type: ignore[no-untyped-def]
+def solve_batch(
+    consts, axis, rot, sign, Tts, q_refs, seeds, lower, upper, tol_p, tol_r, max_iter, pull_steps
+):
     """:func:`solve_one` over (N, 4, 4) targets with (N, dof) references; seeds (N, S, dof)."""
     N = Tts.shape[0]
     n = q_refs.shape[1]
@@ -343,7 +374,19 @@ def solve_batch(consts, axis, rot, sign, Tts, q_refs, seeds, lower, upper, tol_p
     err = np.empty((N, 2))
     for i in range(N):
         q, s, it, at, dp, dr = solve_one(
-            consts, axis, rot, sign, Tts[i], q_refs[i], seeds[i], lower, upper, tol_p, tol_r, max_iter, pull_steps
+            consts,
+            axis,
+            rot,
+            sign,
+            Tts[i],
+            q_refs[i],
+            seeds[i],
+            lower,
+            upper,
+            tol_p,
+            tol_r,
+            max_iter,
+            pull_steps,
         )
         Q[i] = q
         status[i] = s

@@ -76,15 +76,21 @@ class JointLimits:
             A bool scalar array for one configuration, (N,) for a batch.
         """
         Q = np.asarray(q, dtype=np.float64)
-        return np.all((Q >= self.lower - tol) & (Q <= self.upper + tol), axis=-1)
+        return np.all((self.lower - tol <= Q) & (self.upper + tol >= Q), axis=-1)
 
     def sample(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
         """``n`` configurations drawn uniformly within the position limits, (n, dof)."""
         return rng.uniform(self.lower, self.upper, size=(n, self.dof))
 
-    def scaled(self, velocity: float = 1.0, acceleration: float = 1.0, jerk: float = 1.0) -> JointLimits:
+    def scaled(
+        self, velocity: float = 1.0, acceleration: float = 1.0, jerk: float = 1.0
+    ) -> JointLimits:
         """A copy with velocity, acceleration and jerk limits scaled by the given factors."""
-        for name, factor in (("velocity", velocity), ("acceleration", acceleration), ("jerk", jerk)):
+        for name, factor in (
+            ("velocity", velocity),
+            ("acceleration", acceleration),
+            ("jerk", jerk),
+        ):
             if not (np.isfinite(factor) and factor > 0):
                 raise InputError(f"{name} scale: expected a positive number, got {factor}")
         return JointLimits(

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from planners.errors import ModelError, UnknownNameError
 
-__all__ = ["model_dir", "model_names", "parse_urdf", "resolve_urdf", "resolved_urdf_file", "urdf_root"]
+__all__ = [
+    "model_dir",
+    "model_names",
+    "parse_urdf",
+    "resolve_urdf",
+    "resolved_urdf_file",
+    "urdf_root",
+]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -39,7 +46,9 @@ def urdf_root() -> Path:
 
 def model_names() -> list[str]:
     """Names of the model folders under the URDF root, sorted."""
-    return sorted(p.name for p in urdf_root().iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in urdf_root().iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def model_dir(name: str) -> Path:
@@ -66,8 +75,8 @@ def _resolve_filename(filename: str, base: Path, root: Path) -> str:
     return str(path)
 
 
-def parse_urdf(path: str | os.PathLike[str]) -> ET.ElementTree:
-    """Parse a URDF file into an element tree with every mesh filename absolute.
+def parse_urdf(path: str | os.PathLike[str]) -> ET.Element:
+    """Parse a URDF file into its ``<robot>`` element with every mesh filename absolute.
 
     Raises:
         ModelError: the file is missing, is not well-formed XML, is not a ``<robot>``,
@@ -77,10 +86,9 @@ def parse_urdf(path: str | os.PathLike[str]) -> ET.ElementTree:
     if not path.is_file():
         raise ModelError(f"URDF file {path} does not exist")
     try:
-        tree = ET.parse(path)
+        robot = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ModelError(f"{path}: not well-formed XML: {exc}") from exc
-    robot = tree.getroot()
     if robot.tag != "robot":
         raise ModelError(f"{path}: root element is <{robot.tag}>, expected <robot>")
     root = urdf_root()
@@ -92,12 +100,12 @@ def parse_urdf(path: str | os.PathLike[str]) -> ET.ElementTree:
             mesh.set("filename", _resolve_filename(filename, path.parent, root))
         except ModelError as exc:
             raise ModelError(f"{path}: {exc}") from None
-    return tree
+    return robot
 
 
 def resolve_urdf(path: str | os.PathLike[str]) -> str:
     """The text of a URDF file with every mesh filename made absolute."""
-    return ET.tostring(parse_urdf(path).getroot(), encoding="unicode")
+    return ET.tostring(parse_urdf(path), encoding="unicode")
 
 
 def resolved_urdf_file(text: str) -> Path:

@@ -22,7 +22,9 @@ from planners.urdf import resolved_urdf_file
 __all__ = ["ArmBody", "pose_matrix", "pose_pq"]
 
 
-def pose_matrix(position: Sequence[float], quat_xyzw: Sequence[float], client: BulletClient) -> NDArray[np.float64]:
+def pose_matrix(
+    position: Sequence[float], quat_xyzw: Sequence[float], client: BulletClient
+) -> NDArray[np.float64]:
     """A 4x4 pose from PyBullet's position and x, y, z, w quaternion."""
     T = np.eye(4)
     T[:3, :3] = np.asarray(client.getMatrixFromQuaternion(quat_xyzw)).reshape(3, 3)

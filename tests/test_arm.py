@@ -14,7 +14,9 @@ from sim.arm_body import ArmBody
 from sim.client import BulletClient
 
 
-def test_fk_matches_pybullet_on_every_link(arm: Arm, client: BulletClient, rng: np.random.Generator) -> None:
+def test_fk_matches_pybullet_on_every_link(
+    arm: Arm, client: BulletClient, rng: np.random.Generator
+) -> None:
     body = ArmBody.load(client, arm)
     links = [n for n in arm.chain.names if n in body.link_indices]
     Q = arm.limits.sample(rng, 200)
@@ -85,7 +87,9 @@ def test_named_configurations_and_limits(arm: Arm) -> None:
         (lambda a: a.chain.index("link99"), "link", None),
     ],
 )
-def test_unknown_names_raise_typed_error_listing_valid_names(arm: Arm, call, kind: str, known: str | None) -> None:
+def test_unknown_names_raise_typed_error_listing_valid_names(
+    arm: Arm, call, kind: str, known: str | None
+) -> None:
     with pytest.raises(UnknownNameError) as info:
         call(arm)
     message = str(info.value)
@@ -117,5 +121,5 @@ def test_missing_and_malformed_urdf_raise_model_error(tmp_path: Path) -> None:
         "<robot name='x'><link name='a'><visual><geometry><mesh filename='meshes/gone.obj'/>"
         "</geometry></visual></link></robot>"
     )
-    with pytest.raises(ModelError, match="gone.obj"):
+    with pytest.raises(ModelError, match=r"gone\.obj"):
         parse_urdf(no_mesh)

@@ -18,6 +18,11 @@ def test_planners_imports_no_simulator_or_sockets() -> None:
     import subprocess
     import sys
 
-    code = "import sys, planners; print(sorted(m for m in ('pybullet', 'zmq', 'sim', 'cells') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, planners; "
+        "print(sorted(m for m in ('pybullet', 'zmq', 'sim', 'cells') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
