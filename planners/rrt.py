@@ -1,0 +1,311 @@
+"""Bidirectional RRT (RRT-Connect) over a :class:`~planners.space.ConfigurationSpace`, batch-first.
+
+Kuffner and LaValle's RRT-Connect grows one tree from the start and one from the goals and
+alternates: extend one tree a step towards a random sample, then pull the other tree
+towards the new node until it is reached or blocked. This version is written for a
+validity test that is cheap per configuration but costly per call:
+
+* every edge is checked at a fixed joint resolution, with all the configurations of one
+  step in a single ``valid`` call (a long connect is checked step by step, so a blocked
+  one stops after the step that hits);
+* the goal tree is rooted at every valid goal at once, so the search ends at whichever
+  goal it reaches first; before any tree grows, the straight edges from the start to every
+  goal are checked in one call;
+* trees are preallocated node arrays with parent indices; the nearest node is a compiled
+  linear scan (faster than a k-d tree at the few thousand nodes these searches reach);
+* samples come from the injected generator only, so a seed fixes the path (unless the
+  time limit cuts the search short).
+
+Every segment of a returned path is a straight joint-space edge that passed the validity
+test at ``resolution``; nothing else is ever returned as a path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+
+from planners.errors import InputError
+from planners.plan_result import PlanResult, PlanStats, PlanStatus, path_length
+from planners.space import ConfigurationSpace, edge_points
+
+__all__ = ["DEFAULT_RESOLUTION", "DEFAULT_STEP", "check_query", "rrt_connect"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+DEFAULT_RESOLUTION = 0.02
+"""Largest joint-space step between the configurations checked along an edge [rad]."""
+DEFAULT_STEP = 1.0
+"""Largest joint-space length of one tree extension [rad]."""
+_SAMPLE_BLOCK = 64
+
+
+@nb.njit(cache=True)
+def _nearest(nodes: NDArray[np.float64], n: int, q: NDArray[np.float64]) -> int:
+    """Index of the node among ``nodes[:n]`` nearest ``q`` (squared Euclidean)."""
+    best = np.inf
+    index = 0
+    dof = q.shape[0]
+    for i in range(n):
+        s = 0.0
+        for j in range(dof):
+            d = nodes[i, j] - q[j]
+            s += d * d
+        if s < best:
+            best = s
+            index = i
+    return index
+
+
+class _Tree:
+    """Configurations with parent indices; roots have parent -1."""
+
+    def __init__(self, roots: NDArray[np.float64], capacity: int = 1024) -> None:
+        k, dof = roots.shape
+        capacity = max(capacity, 2 * k)
+        self.nodes = np.empty((capacity, dof))
+        self.parent = np.empty(capacity, dtype=np.int64)
+        self.nodes[:k] = roots
+        self.parent[:k] = -1
+        self.n = k
+
+    def add(self, q: NDArray[np.float64], parent: int) -> int:
+        if self.n == self.nodes.shape[0]:
+            self.nodes = np.concatenate((self.nodes, np.empty_like(self.nodes)))
+            self.parent = np.concatenate((self.parent, np.empty_like(self.parent)))
+        self.nodes[self.n] = q
+        self.parent[self.n] = parent
+        self.n += 1
+        return self.n - 1
+
+    def nearest(self, q: NDArray[np.float64]) -> int:
+        return int(_nearest(self.nodes, self.n, q))
+
+    def branch(self, i: int) -> tuple[NDArray[np.float64], int]:
+        """Configurations from node ``i`` back to its root (node first), and the root index."""
+        chain = [i]
+        while self.parent[chain[-1]] >= 0:
+            chain.append(int(self.parent[chain[-1]]))
+        return self.nodes[chain], chain[-1]
+
+
+class _Counter:
+    """Counts validity calls and configurations checked."""
+
+    def __init__(self, space: ConfigurationSpace) -> None:
+        self.space = space
+        self.calls = 0
+        self.checked = 0
+
+    def __call__(self, Q: NDArray[np.float64]) -> NDArray[np.bool_]:
+        self.calls += 1
+        self.checked += Q.shape[0]
+        return np.asarray(self.space.valid(Q), dtype=bool)
+
+
+def check_query(
+    space: ConfigurationSpace, start: npt.ArrayLike, goals: npt.ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The start as (dof,) and the goals as (M, dof), M >= 1, both finite.
+
+    Raises:
+        InputError: wrong shape or a value that is not finite.
+    """
+    dof = space.dof
+    try:
+        q0 = np.array(start, dtype=np.float64)
+        G = np.array(goals, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"start, goals: expected numbers ({exc})") from None
+    if q0.shape != (dof,):
+        raise InputError(f"start: expected shape ({dof},), got {q0.shape}")
+    if G.ndim == 1:
+        G = G[None]
+    if G.ndim != 2 or G.shape[1] != dof or G.shape[0] == 0:
+        raise InputError(
+            f"goals: expected shape ({dof},) or (M, {dof}) with M >= 1, got {np.shape(goals)}"
+        )
+    if not np.all(np.isfinite(q0)):
+        raise InputError(f"start: every value must be finite, got {q0.tolist()}")
+    if not np.all(np.isfinite(G)):
+        raise InputError("goals: every value must be finite")
+    return q0, G
+
+
+def _why_invalid(space: ConfigurationSpace, q: NDArray[np.float64]) -> str:
+    """A sentence saying why ``q`` is invalid: the first joint out of bounds, or collision."""
+    for j in range(space.dof):
+        if not space.lower[j] <= q[j] <= space.upper[j]:
+            return (
+                f"joint {j} at {q[j]:.6g} is outside [{space.lower[j]:.6g}, {space.upper[j]:.6g}]"
+            )
+    return "in collision"
+
+
+def _advance(
+    valid: _Counter,
+    tree: _Tree,
+    i: int,
+    target: NDArray[np.float64],
+    resolution: float,
+    per_step: int,
+    max_steps: int,
+) -> tuple[bool, int]:
+    """Grow ``tree`` from node ``i`` straight towards ``target``, one step per validity call.
+
+    Every step adds its last configuration as a node; a blocked step adds the last valid
+    configuration before the obstacle (if any) and stops.
+
+    Returns:
+        Whether ``target`` was reached (it is then the last node), and the last node added
+        (or ``i`` when none was).
+    """
+    pts = edge_points(tree.nodes[i], target, resolution)
+    pts[-1] = target
+    last = i
+    for s in range(max_steps):
+        chunk = pts[s * per_step : (s + 1) * per_step]
+        if chunk.shape[0] == 0:
+            return True, last
+        ok = valid(chunk)
+        if ok.all():
+            last = tree.add(chunk[-1], last)
+            continue
+        k = int(np.argmin(ok))
+        if k > 0:
+            last = tree.add(chunk[k - 1], last)
+        return False, last
+    return pts.shape[0] <= max_steps * per_step, last
+
+
+def rrt_connect(
+    space: ConfigurationSpace,
+    start: npt.ArrayLike,
+    goals: npt.ArrayLike,
+    *,
+    rng: np.random.Generator,
+    timeout: float = 1.0,
+    max_iterations: int = 100_000,
+    resolution: float = DEFAULT_RESOLUTION,
+    step: float = DEFAULT_STEP,
+) -> PlanResult:
+    """Search for a collision-free path from ``start`` to any of ``goals`` (no smoothing).
+
+    Args:
+        space: The configuration space (bounds, sampling, batched validity).
+        start: (dof,) start configuration [rad].
+        goals: (dof,) or (M, dof) goal configurations [rad]; the path ends at one of them.
+        rng: Generator for the samples; the same seed gives the same path.
+        timeout: Time limit [s].
+        max_iterations: Sample limit.
+        resolution: Largest joint-space step between checked configurations [rad].
+        step: Largest joint-space length of one extension [rad].
+
+    Returns:
+        A :class:`PlanResult`: SOLVED with the raw tree path, or INVALID_START,
+        INVALID_GOAL, TIMEOUT or ITERATION_LIMIT with a reason.
+
+    Raises:
+        InputError: malformed start or goals (shape, not finite), or non-positive limits.
+    """
+    t0 = time.perf_counter()
+    q0, G = check_query(space, start, goals)
+    if not (resolution > 0 and step >= resolution):
+        raise InputError(
+            f"resolution, step: expected 0 < resolution <= step, got {resolution}, {step}"
+        )
+    if not (timeout > 0 and max_iterations >= 0):
+        raise InputError(
+            f"timeout, max_iterations: expected > 0 and >= 0, got {timeout}, {max_iterations}"
+        )
+    deadline = t0 + float(timeout)
+    valid = _Counter(space)
+    dof = space.dof
+
+    def result(
+        status: PlanStatus, reason: str | None, path: NDArray[np.float64], **kw: object
+    ) -> PlanResult:
+        stats = PlanStats(
+            checked=valid.checked, valid_calls=valid.calls, plan_time=time.perf_counter() - t0,
+            raw_length=path_length(path), **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+        return PlanResult(status, reason, path if path.size else np.empty((0, dof)), stats)
+
+    ends = valid(np.vstack((q0[None], G)))
+    if not ends[0]:
+        return result(
+            PlanStatus.INVALID_START, f"start {_why_invalid(space, q0)}", np.empty((0, dof))
+        )
+    bad = tuple(int(i) for i in np.flatnonzero(~ends[1:]))
+    if len(bad) == G.shape[0]:
+        reasons = "; ".join(f"goal {i} {_why_invalid(space, G[i])}" for i in bad[:5])
+        return result(
+            PlanStatus.INVALID_GOAL,
+            f"no valid goal: {reasons}",
+            np.empty((0, dof)),
+            invalid_goals=bad,
+        )
+    good = np.flatnonzero(ends[1:])
+    roots = G[good]
+
+    # The straight edges start -> every goal, in one call.
+    edges = [edge_points(q0, g, resolution) for g in roots]
+    ok = valid(np.concatenate(edges))
+    split = np.cumsum([e.shape[0] for e in edges])[:-1]
+    direct = [bool(part.all()) for part in np.split(ok, split)]
+    if any(direct):
+        lengths = np.where(direct, np.linalg.norm(roots - q0, axis=1), np.inf)
+        k = int(np.argmin(lengths))
+        path = np.vstack((q0, roots[k]))
+        n = 1 + roots.shape[0]
+        return result(
+            PlanStatus.SOLVED, None, path, nodes=n, goal_index=int(good[k]), invalid_goals=bad
+        )
+
+    per_step = max(1, int(np.floor(step / resolution)))
+    max_connect = int(np.ceil(np.linalg.norm(space.upper - space.lower) / step)) + 1
+    trees = (_Tree(q0[None]), _Tree(roots))
+    a, b = 0, 1  # a grows towards the sample, b connects to a's new node
+    samples = np.empty((0, dof))
+    iteration = 0
+    while True:
+        if iteration >= max_iterations:
+            status, reason = PlanStatus.ITERATION_LIMIT, f"no path after {iteration} iterations"
+            break
+        if time.perf_counter() >= deadline:
+            status, reason = (
+                PlanStatus.TIMEOUT,
+                f"no path within {timeout:.3g} s ({iteration} iterations)",
+            )
+            break
+        if iteration % _SAMPLE_BLOCK == 0:
+            samples = space.sample(rng, _SAMPLE_BLOCK)
+        q_rand = samples[iteration % _SAMPLE_BLOCK]
+        iteration += 1
+        ta, tb = trees[a], trees[b]
+        i = ta.nearest(q_rand)
+        _, new = _advance(valid, ta, i, q_rand, resolution, per_step, 1)
+        if new != i:
+            q_new = ta.nodes[new]
+            j = tb.nearest(q_new)
+            connected, last = _advance(valid, tb, j, q_new, resolution, per_step, max_connect)
+            if connected:
+                branch_a, root_a = ta.branch(new)
+                branch_b, root_b = tb.branch(last)
+                path = np.vstack((branch_a[::-1], branch_b[1:]))  # tree a's root first
+                if a == 1:
+                    path, root_b = path[::-1], root_a
+                n, goal = ta.n + tb.n, int(good[root_b])
+                return result(PlanStatus.SOLVED, None, path, iterations=iteration, nodes=n,
+                              goal_index=goal, invalid_goals=bad)  # fmt: skip
+        a, b = b, a
+    n = trees[0].n + trees[1].n
+    return result(
+        status, reason, np.empty((0, dof)), iterations=iteration, nodes=n, invalid_goals=bad
+    )
