@@ -1,0 +1,242 @@
+"""Straight-line Cartesian moves of the TCP: approach, insertion, retreat.
+
+The TCP position is interpolated linearly and its orientation by spherical linear
+interpolation (slerp) between the start pose (forward kinematics of the start
+configuration) and the goal pose, at most ``step`` metres and ``rotation_step`` radians
+apart. IK is solved at every sample from the previous configuration (no random restarts,
+so the solver stays on the branch it is on). The joint path must stay continuous: a joint
+that moves more than ``max_joint_step_per_mm`` per millimetre of TCP motion between two
+samples is an IK branch jump (or a singularity), and the move fails there, naming the
+sample and the joint. With a ``checker`` every configuration of the line is checked in one
+batched call.
+
+The result is a :class:`CartesianResult`, never ``None``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation, Slerp
+
+from planners.arm import Arm
+from planners.arrays import as_matrix4, frozen
+from planners.errors import InputError
+from planners.ik import solve_ik
+
+__all__ = [
+    "CartesianResult",
+    "CartesianStatus",
+    "cartesian_along_tool",
+    "cartesian_line",
+    "line_poses",
+]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+
+class CartesianStatus(Enum):
+    """Outcome of a Cartesian move."""
+
+    SOLVED = "solved"
+    """Every sample has an IK solution, the joint path is continuous and collision-free."""
+    INVALID_START = "invalid_start"
+    """The start configuration is outside the joint limits or in collision."""
+    IK_FAILED = "ik_failed"
+    """IK found no solution within limits at a sample (out of reach or limits)."""
+    DISCONTINUITY = "discontinuity"
+    """A joint jumped between two samples: an IK branch change or a singularity."""
+    COLLISION = "collision"
+    """A configuration along the line is in collision."""
+
+
+@dataclass(frozen=True)
+class CartesianResult:
+    """Result of a Cartesian move.
+
+    Attributes:
+        status: :class:`CartesianStatus`.
+        reason: ``None`` when solved; otherwise what failed, with the sample index and joint.
+        path: (K, dof) joint configurations [rad], one per sample, start first; on failure,
+            the samples solved before it. Read-only.
+        poses: (K, 4, 4) TCP poses the samples were solved for (world frame). Read-only.
+        index: Index of the failing sample, or -1.
+        fraction: Fraction of the line that was solved (1.0 when solved).
+    """
+
+    status: CartesianStatus
+    reason: str | None
+    path: NDArray[np.float64]
+    poses: NDArray[np.float64]
+    index: int = -1
+    fraction: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        """True when the whole line was solved."""
+        return self.status is CartesianStatus.SOLVED
+
+
+class _Checker(Protocol):
+    def valid(self, Q: Any) -> Any: ...
+
+
+def line_poses(
+    T_a: npt.ArrayLike, T_b: npt.ArrayLike, step: float, rotation_step: float
+) -> NDArray[np.float64]:
+    """Poses along the straight line from ``T_a`` to ``T_b``, both included, (K, 4, 4).
+
+    Positions are interpolated linearly and orientations by slerp, with K - 1 equal
+    intervals no longer than ``step`` [m] and ``rotation_step`` [rad].
+    """
+    A = as_matrix4(T_a, "T_a")
+    B = as_matrix4(T_b, "T_b")
+    rots = Rotation.from_matrix(np.stack((A[:3, :3], B[:3, :3])))
+    angle = float((rots[0].inv() * rots[1]).magnitude())
+    dist = float(np.linalg.norm(B[:3, 3] - A[:3, 3]))
+    n = max(1, int(np.ceil(dist / step)), int(np.ceil(angle / rotation_step)))
+    t = np.linspace(0.0, 1.0, n + 1)
+    T = np.tile(np.eye(4), (n + 1, 1, 1))
+    T[:, :3, :3] = Slerp([0.0, 1.0], rots)(t).as_matrix()
+    T[:, :3, 3] = A[:3, 3] + t[:, None] * (B[:3, 3] - A[:3, 3])
+    T[0], T[-1] = A, B
+    return T
+
+
+def cartesian_line(
+    arm: Arm,
+    q_start: npt.ArrayLike,
+    T_world_goal: object,
+    *,
+    step: float = 0.001,
+    rotation_step: float = 0.01,
+    max_joint_step_per_mm: float = 0.05,
+    checker: _Checker | None = None,
+) -> CartesianResult:
+    """Move the TCP in a straight line from its pose at ``q_start`` to ``T_world_goal``.
+
+    Args:
+        arm: The arm (the TCP is its tool's).
+        q_start: (dof,) start configuration [rad].
+        T_world_goal: Goal TCP pose, spatialmath SE3 or 4x4, world frame.
+        step: Largest TCP translation between samples [m].
+        rotation_step: Largest TCP rotation between samples [rad]; a rotation of
+            ``rotation_step`` counts as ``step`` of motion for the continuity test.
+        max_joint_step_per_mm: Largest joint motion per millimetre of TCP motion
+            [rad/mm or mm/mm] between consecutive samples.
+        checker: Batched validity (``valid(Q (N, dof)) -> (N,) bool``, e.g. a
+            ``CollisionModel``); ``None`` checks no collisions.
+
+    Returns:
+        A :class:`CartesianResult`.
+
+    Raises:
+        InputError: malformed configuration or pose, or non-positive settings.
+    """
+    q0 = arm.check_q(q_start, "q_start")
+    T_goal = as_matrix4(T_world_goal, "T_world_goal")
+    if not (step > 0 and rotation_step > 0 and max_joint_step_per_mm > 0):
+        raise InputError("step, rotation_step, max_joint_step_per_mm: expected positive values")
+    T_start = np.asarray(arm.fk(q0).A)
+    poses = line_poses(T_start, T_goal, step, rotation_step)
+    n = poses.shape[0] - 1
+
+    def fail(
+        status: CartesianStatus, reason: str, path: list[NDArray[np.float64]], i: int
+    ) -> CartesianResult:
+        Q = frozen(np.array(path).reshape(-1, arm.dof))
+        done = (len(path) - 1) / n if path else 0.0
+        return CartesianResult(status, reason, Q, frozen(poses[: len(path)]), i, done)
+
+    if not arm.limits.within(q0):
+        j = int(np.argmax((q0 < arm.limits.lower) | (q0 > arm.limits.upper)))
+        name = arm.joint_names[j]
+        return fail(
+            CartesianStatus.INVALID_START,
+            f"start: joint {name} at {q0[j]:.6g} is outside its limits",
+            [],
+            0,
+        )
+    if checker is not None and not bool(np.asarray(checker.valid(q0[None]))[0]):
+        return fail(CartesianStatus.INVALID_START, "start configuration is in collision", [], 0)
+    # TCP motion of each interval [mm]; a rotation counts as step / rotation_step per radian.
+    dp = np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1)
+    rel = np.einsum("kji,kjl->kil", poses[:-1, :3, :3], poses[1:, :3, :3])
+    dr = np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))
+    motion_mm = np.maximum(dp, dr * step / rotation_step) * 1e3
+    unit = ["rad" if r else "m" for r in arm.revolute]
+    path = [q0]
+    for i in range(1, n + 1):
+        res = solve_ik(arm, poses[i], path[-1], restarts=0)
+        if not res.success:
+            return fail(
+                CartesianStatus.IK_FAILED, f"sample {i} of {n}: IK failed: {res.reason}", path, i
+            )
+        jump = np.abs(res.q - path[-1])
+        allowed = max_joint_step_per_mm * max(motion_mm[i - 1], 1e-3)
+        if np.any(jump > allowed):
+            j = int(np.argmax(jump - allowed))
+            return fail(
+                CartesianStatus.DISCONTINUITY,
+                f"sample {i} of {n}: joint {arm.joint_names[j]} moves {jump[j]:.4g} {unit[j]} for "
+                f"{motion_mm[i - 1]:.3g} mm of TCP motion (at most {allowed:.4g}): IK branch jump "
+                "or singularity",
+                path,
+                i,
+            )
+        path.append(np.array(res.q))
+    Q = np.array(path)
+    if checker is not None:
+        ok = np.asarray(checker.valid(Q), dtype=bool)
+        if not ok.all():
+            i = int(np.argmin(ok))
+            return fail(
+                CartesianStatus.COLLISION, f"sample {i} of {n} is in collision", path[:i], i
+            )
+    return CartesianResult(CartesianStatus.SOLVED, None, frozen(Q), frozen(poses), -1, 1.0)
+
+
+def cartesian_along_tool(
+    arm: Arm,
+    q_start: npt.ArrayLike,
+    distance: float,
+    *,
+    axis: npt.ArrayLike = (0.0, 0.0, 1.0),
+    step: float = 0.001,
+    max_joint_step_per_mm: float = 0.05,
+    checker: _Checker | None = None,
+) -> CartesianResult:
+    """Move the TCP ``distance`` along a tool-frame axis, orientation fixed.
+
+    Approach along the tool's +z is a positive ``distance``, retreat a negative one.
+
+    Args:
+        arm: The arm.
+        q_start: (dof,) start configuration [rad].
+        distance: Signed distance along ``axis`` [m].
+        axis: Direction in the TCP frame (normalised here); the tool z axis by default.
+        step: Largest TCP translation between samples [m].
+        max_joint_step_per_mm: See :func:`cartesian_line`.
+        checker: See :func:`cartesian_line`.
+
+    Raises:
+        InputError: malformed configuration, axis or distance.
+    """
+    u = np.asarray(axis, dtype=np.float64).reshape(-1)
+    if u.shape != (3,) or not np.all(np.isfinite(u)) or np.linalg.norm(u) < 1e-9:
+        raise InputError(f"axis: expected a non-zero finite 3-vector, got {axis!r}")
+    if not np.isfinite(distance):
+        raise InputError(f"distance: expected a finite number [m], got {distance!r}")
+    q0 = arm.check_q(q_start, "q_start")
+    T = np.array(arm.fk(q0).A)
+    T[:3, 3] += T[:3, :3] @ (u / np.linalg.norm(u)) * float(distance)
+    return cartesian_line(
+        arm, q0, T, step=step, max_joint_step_per_mm=max_joint_step_per_mm, checker=checker
+    )
