@@ -7,6 +7,7 @@ tests do with PyBullet's exact geometry (tests/test_plan_arm.py).
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -44,7 +45,7 @@ def _balls(pad: float, dof: int = 7, n: int = 30, seed: int = 4) -> tuple[JointS
 
 
 def _dense_ok(space: JointSpace, path: np.ndarray, step: float = 1e-4) -> bool:
-    for a, b in zip(path[:-1], path[1:], strict=True):
+    for a, b in itertools.pairwise(path):
         n = max(2, int(np.ceil(np.linalg.norm(b - a) / step)) + 1)
         t = np.linspace(0.0, 1.0, n)[:, None]
         if not space.valid(a + t * (b - a)).all():
