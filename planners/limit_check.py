@@ -1,0 +1,199 @@
+"""Check a sampled trajectory against joint limits and a TCP speed cap.
+
+The trajectory is sampled with :meth:`Trajectory.sample` (the function a streamer
+sends) at a fixed rate (>= 1 kHz) and at every knot; jerk, which may jump at a knot,
+is taken on both sides of every knot. Each quantity is compared with its limit:
+
+* position: ``lower - tol <= q <= upper + tol`` with ``tol = rtol * (upper - lower)``;
+* velocity, acceleration, jerk: ``|value| <= limit * (1 + rtol)``;
+* TCP speed (with an ``arm`` and ``tcp_speed``): ``|v_tcp| <= tcp_speed * (1 + rtol)``,
+  where ``v_tcp = J(q) qd`` is the TCP's linear velocity in the world, computed as a
+  central difference of forward kinematics along ``qd`` (error ~1e-10 relative).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from planners.errors import InputError
+from planners.limits import JointLimits
+from planners.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from planners.arm import Arm
+
+__all__ = ["LimitKind", "LimitReport", "Violation", "check_limits", "tcp_speeds"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+
+class LimitKind(Enum):
+    """Which limit a violation breaks."""
+
+    POSITION = "position"
+    VELOCITY = "velocity"
+    ACCELERATION = "acceleration"
+    JERK = "jerk"
+    TCP_SPEED = "tcp_speed"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """The first sample at which one joint (or the TCP) breaks one limit.
+
+    Attributes:
+        time: Trajectory time of the sample [s].
+        kind: The limit broken.
+        joint: Joint name, or the TCP link's name for :attr:`LimitKind.TCP_SPEED`.
+        value: The sampled value (position, velocity ... in joint units; TCP speed [m/s]).
+        limit: The limit it breaks (the bound on the side it crossed for position).
+    """
+
+    time: float
+    kind: LimitKind
+    joint: str
+    value: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class LimitReport:
+    """Result of :func:`check_limits`.
+
+    Attributes:
+        violations: The first violation of each (kind, joint) pair, in time order.
+        peak_ratio: Largest ``|value| / limit`` per kind over every sample (position:
+            largest excursion past a limit as a fraction of the joint's range, 0 when
+            inside).
+        samples: Number of sample times checked.
+    """
+
+    violations: tuple[Violation, ...]
+    peak_ratio: dict[LimitKind, float] = field(default_factory=dict)
+    samples: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no limit is broken."""
+        return not self.violations
+
+    @property
+    def first(self) -> Violation | None:
+        """The earliest violation, or ``None``."""
+        return self.violations[0] if self.violations else None
+
+
+def tcp_speeds(arm: Arm, q: NDArray[np.float64], qd: NDArray[np.float64]) -> NDArray[np.float64]:
+    """TCP linear speed [m/s] for (M, dof) positions and velocities: (M,).
+
+    Central difference of ``arm.fk_batch`` along ``qd`` with a step of 1e-6 rad.
+    """
+    norm = np.linalg.norm(qd, axis=1)
+    eps = np.where(norm > 0, 1e-6 / np.maximum(norm, 1e-300), 0.0)[:, None]
+    p_plus = arm.fk_batch(q + eps * qd)[:, :3, 3]
+    p_minus = arm.fk_batch(q - eps * qd)[:, :3, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.linalg.norm(p_plus - p_minus, axis=1) / (2 * eps[:, 0])
+    return np.where(norm > 0, v, 0.0)
+
+
+def check_limits(
+    traj: Trajectory,
+    limits: JointLimits,
+    *,
+    arm: Arm | None = None,
+    tcp_speed: float | None = None,
+    rate_hz: float = 1000.0,
+    rtol: float = 1e-6,
+) -> LimitReport:
+    """Sample ``traj`` and report every limit it breaks.
+
+    Args:
+        traj: The trajectory.
+        limits: Joint limits; joint names must match the trajectory's.
+        arm: The arm, needed for the TCP speed check.
+        tcp_speed: Largest TCP speed [m/s], or ``None`` for no check.
+        rate_hz: Sample rate [Hz], >= 1000.
+        rtol: Relative tolerance on every limit.
+
+    Returns:
+        A :class:`LimitReport`; ``report.first`` is the earliest violation.
+
+    Raises:
+        InputError: mismatched joint names, a rate below 1 kHz, ``tcp_speed`` without
+            an arm, or a non-positive ``tcp_speed`` / negative ``rtol``.
+    """
+    if tuple(limits.names) != traj.joint_names:
+        raise InputError(
+            f"limits.names: {list(limits.names)} differ from the trajectory's {list(traj.joint_names)}"
+        )
+    if not (np.isfinite(rate_hz) and rate_hz >= 1000.0):
+        raise InputError(f"rate_hz: expected >= 1000, got {rate_hz!r}")
+    if not (np.isfinite(rtol) and rtol >= 0):
+        raise InputError(f"rtol: expected a non-negative number, got {rtol!r}")
+    if tcp_speed is not None:
+        if not (np.isfinite(tcp_speed) and tcp_speed > 0):
+            raise InputError(f"tcp_speed: expected a positive speed [m/s], got {tcp_speed!r}")
+        if arm is None:
+            raise InputError("arm: needed to check tcp_speed")
+        if tuple(arm.joint_names) != traj.joint_names:
+            raise InputError(f"arm: joints {list(arm.joint_names)} differ from the trajectory's")
+    n = int(np.floor(traj.duration * rate_hz)) + 1
+    times = np.unique(np.concatenate((traj.t[0] + np.arange(n) / rate_hz, traj.t)))
+    times = times[times <= traj.t[-1]]
+    names = traj.joint_names
+    found: list[Violation] = []
+    peaks: dict[LimitKind, float] = {}
+
+    def first_per_joint(kind: LimitKind, t: NDArray, bad: NDArray, vals: NDArray, lim: NDArray) -> None:
+        for j in np.flatnonzero(bad.any(axis=0)):
+            i = int(np.argmax(bad[:, j]))
+            found.append(Violation(float(t[i]), kind, names[j], float(vals[i, j]), float(lim[i, j])))
+
+    q = traj.sample(times, 0)
+    span = limits.upper - limits.lower
+    tol = rtol * span
+    over = q > limits.upper + tol
+    under = q < limits.lower - tol
+    lim_pos = np.where(over, limits.upper, limits.lower)
+    first_per_joint(LimitKind.POSITION, times, over | under, q, lim_pos)
+    excess = np.maximum(q - limits.upper, limits.lower - q) / span
+    peaks[LimitKind.POSITION] = float(max(0.0, excess.max()))
+    qd = traj.sample(times, 1)
+    for kind, values, lim in (
+        (LimitKind.VELOCITY, qd, limits.velocity),
+        (LimitKind.ACCELERATION, traj.sample(times, 2), limits.acceleration),
+    ):
+        ratio = np.abs(values) / lim
+        peaks[kind] = float(ratio.max())
+        first_per_joint(kind, times, ratio > 1 + rtol, values, np.broadcast_to(lim, values.shape))
+    # jerk: right-continuous samples plus the left limit at every knot
+    jerk = traj.sample(times, 3)
+    jt = times
+    if traj.t.size > 1:
+        left = traj.sample_intervals([1.0], 3)[:, 0]
+        jerk = np.concatenate((jerk, left))
+        jt = np.concatenate((times, traj.t[1:]))
+        order = np.argsort(jt, kind="stable")
+        jerk, jt = jerk[order], jt[order]
+    ratio = np.abs(jerk) / limits.jerk
+    peaks[LimitKind.JERK] = float(ratio.max())
+    first_per_joint(LimitKind.JERK, jt, ratio > 1 + rtol, jerk, np.broadcast_to(limits.jerk, jerk.shape))
+    if tcp_speed is not None and arm is not None:
+        v = tcp_speeds(arm, q, qd)
+        peaks[LimitKind.TCP_SPEED] = float(v.max() / tcp_speed)
+        bad = v > tcp_speed * (1 + rtol)
+        if bad.any():
+            i = int(np.argmax(bad))
+            found.append(Violation(float(times[i]), LimitKind.TCP_SPEED, arm.tcp_link, float(v[i]), tcp_speed))
+    found.sort(key=lambda v: (v.time, list(LimitKind).index(v.kind)))
+    if found:
+        logger.debug("trajectory breaks %d limits; first: %s", len(found), found[0])
+    return LimitReport(tuple(found), peaks, int(times.size))

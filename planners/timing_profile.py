@@ -1,0 +1,253 @@
+"""The path-parameter profile ``s(t)``: reachability TOPP, then a jerk-limiting filter.
+
+Two steps, both exact for the piecewise constraints they are given:
+
+1. **Velocity and acceleration** (:func:`topp`): TOPP-RA's discretisation (``x = sd^2``
+   linear in ``s`` on each grid interval, so the path acceleration ``u = sdd`` is
+   constant on it) with a backward pass for the controllable sets and a greedy forward
+   pass. The constraints of interval ``k`` are the conservative ones
+   ``c1[k, i] |u| + c2[k, i] x <= a[i]`` and ``x <= X[k]`` at both ends of the interval,
+   so they hold everywhere inside it, not only at grid points. Scalar closed forms;
+   compiled with numba.
+2. **Jerk** (:class:`FilteredProfile`): the profile is smoothed by a moving average of
+   width ``Tj`` in time, ``s_f(t) = (1/Tj) int_{t-Tj}^{t} s``. Then
+   ``sd_f``, ``sdd_f`` are window averages of ``sd``, ``sdd`` (never above their bounds)
+   and ``sddd_f = (sdd(t) - sdd(t - Tj)) / Tj`` is bounded, so joint jerk is bounded. The
+   path is followed exactly (only the timing changes) and a rest-to-rest motion gets
+   ``Tj`` longer. Coefficients ``c1, c2, X`` must hold over ``s +- Tj * max sd`` for the
+   averaged motion to respect them (the caller dilates them). A non-zero boundary speed
+   is held constant for ``Tj`` so the filtered motion starts and ends with that speed
+   and zero acceleration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FilteredProfile", "topp", "window_max"]
+
+
+@nb.njit(cache=True)
+def _topp_kernel(
+    hs: NDArray[np.float64],
+    c1: NDArray[np.float64],
+    c2: NDArray[np.float64],
+    X: NDArray[np.float64],
+    a: NDArray[np.float64],
+    x0: float,
+    x_end: float,
+    hold_start: int,
+    hold_end: int,
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Return (code, x (N+1,), u (N,)); code 0 ok, 1 start not controllable, 2 no set."""
+    N = X.size
+    dof = a.size
+    lo = np.zeros(N + 1)
+    hi = np.zeros(N + 1)
+    lo[N] = x_end
+    hi[N] = x_end
+    x = np.zeros(N + 1)
+    u = np.zeros(N)
+    for k in range(N - 1, -1, -1):
+        h = hs[k]
+        nxt_hi = min(hi[k + 1], X[k])
+        if lo[k + 1] > X[k] * (1 + 1e-12):
+            return 2, x, u
+        if k >= hold_end:
+            lo[k] = lo[k + 1]
+            hi[k] = nxt_hi
+            continue
+        hk = X[k]
+        lk = 0.0
+        for i in range(dof):
+            if c1[k, i] > 0:
+                hk = min(hk, (nxt_hi + 2 * h * a[i] / c1[k, i]) / (1 + 2 * h * c2[k, i] / c1[k, i]))
+                lk = max(lk, (lo[k + 1] * (c1[k, i] + 2 * h * c2[k, i]) - 2 * h * a[i]) / c1[k, i])
+        hk = min(hk, X[k])
+        if lk > hk * (1 + 1e-9) + 1e-15:
+            return 2, x, u
+        lo[k] = lk
+        hi[k] = max(hk, lk)
+    if x0 > hi[0] * (1 + 1e-9) + 1e-15 or x0 < lo[0] * (1 - 1e-9) - 1e-15:
+        return 1, x, u
+    x[0] = x0
+    for k in range(N):
+        h = hs[k]
+        xk = x[k]
+        nxt_hi = min(hi[k + 1], X[k])
+        if k < hold_start or k >= hold_end:
+            uk = 0.0
+            if xk > nxt_hi * (1 + 1e-9) + 1e-15:
+                return 2, x, u
+        else:
+            uk = (nxt_hi - xk) / (2 * h)
+            for i in range(dof):
+                if c1[k, i] > 0:
+                    uk = min(uk, (a[i] - c2[k, i] * xk) / (c1[k, i] + 2 * h * c2[k, i]))
+        u[k] = uk
+        x[k + 1] = max(xk + 2 * h * uk, 0.0)
+    return 0, x, u
+
+
+def topp(
+    s: NDArray[np.float64],
+    c1: NDArray[np.float64],
+    c2: NDArray[np.float64],
+    X: NDArray[np.float64],
+    a: NDArray[np.float64],
+    x0: float,
+    x_end: float,
+    hold_start: int = 0,
+    hold_end: int | None = None,
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Time-optimal ``x = sd^2`` on a grid under per-interval constraints.
+
+    Args:
+        s: (N+1,) grid in ``s``, increasing.
+        c1: (N, dof) bound of ``|dq/ds|`` per interval.
+        c2: (N, dof) bound of ``|d2q/ds2|`` per interval.
+        X: (N,) largest ``sd^2`` per interval (velocity, TCP speed, curvature caps).
+        a: (dof,) acceleration limits.
+        x0: ``sd^2`` at the start.
+        x_end: ``sd^2`` at the end.
+        hold_start: Intervals at the start with ``u = 0`` (constant speed).
+        hold_end: First interval of the constant-speed stretch at the end (N: none).
+
+    Returns:
+        ``(code, x, u)``: code 0 success, 1 the start speed is not controllable, 2 no
+        feasible profile; ``x`` (N+1,) and ``u`` (N,) the profile.
+    """
+    n = X.size
+    return _topp_kernel(
+        np.ascontiguousarray(np.diff(s)), np.ascontiguousarray(c1), np.ascontiguousarray(c2), np.ascontiguousarray(X),
+        np.ascontiguousarray(a), float(x0), float(x_end), int(hold_start),
+        n if hold_end is None else int(hold_end),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FilteredProfile:
+    """``s(t)`` of a TOPP profile and its moving average of width ``Tj``.
+
+    Attributes:
+        tk: (N+1,) times of the grid points [s].
+        sk: (N+1,) grid points in ``s``.
+        vk: (N+1,) path speed at the grid points.
+        uk: (N,) path acceleration on each interval.
+        Sk: (N+1,) integral of ``s`` from 0 to ``tk``.
+        Tj: Filter width [s] (> 0).
+    """
+
+    tk: NDArray[np.float64]
+    sk: NDArray[np.float64]
+    vk: NDArray[np.float64]
+    uk: NDArray[np.float64]
+    Sk: NDArray[np.float64]
+    Tj: float
+
+    @classmethod
+    def build(cls, s: NDArray, x: NDArray, u: NDArray, Tj: float) -> FilteredProfile:
+        """From a TOPP result ``x`` (N+1,), ``u`` (N,) on grid ``s`` (N+1,)."""
+        v = np.sqrt(np.maximum(x, 0.0))
+        dt = 2 * np.diff(s) / (v[:-1] + v[1:])
+        tk = np.concatenate(([0.0], np.cumsum(dt)))
+        dS = s[:-1] * dt + v[:-1] * dt**2 / 2 + u * dt**3 / 6
+        Sk = np.concatenate(([0.0], np.cumsum(dS)))
+        return cls(tk, s, v, u, Sk, float(Tj))
+
+    @property
+    def T(self) -> float:
+        """Duration of the unfiltered profile [s]."""
+        return float(self.tk[-1])
+
+    @property
+    def t_start(self) -> float:
+        """Time at which the filtered motion leaves the start [s]."""
+        return 0.5 * self.Tj if self.vk[0] > 0 else 0.0
+
+    @property
+    def t_end(self) -> float:
+        """Time at which the filtered motion reaches the end [s]."""
+        return self.T + (0.5 * self.Tj if self.vk[-1] > 0 else self.Tj)
+
+    def raw(self, t: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        """``S, s, sd, sdd`` of the unfiltered profile, extended at constant speed."""
+        tk, sk, vk, uk, Sk = self.tk, self.sk, self.vk, self.uk, self.Sk
+        T = tk[-1]
+        k = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, uk.size - 1)
+        d = t - tk[k]
+        s = sk[k] + vk[k] * d + uk[k] * d**2 / 2
+        S = Sk[k] + sk[k] * d + vk[k] * d**2 / 2 + uk[k] * d**3 / 6
+        sd = vk[k] + uk[k] * d
+        sdd = uk[k].copy()
+        before = t < 0
+        if np.any(before):
+            tb = t[before]
+            s[before] = vk[0] * tb
+            S[before] = vk[0] * tb**2 / 2
+            sd[before] = vk[0]
+            sdd[before] = 0.0
+        after = t > T
+        if np.any(after):
+            ta = t[after] - T
+            s[after] = sk[-1] + vk[-1] * ta
+            S[after] = Sk[-1] + sk[-1] * ta + vk[-1] * ta**2 / 2
+            sd[after] = vk[-1]
+            sdd[after] = 0.0
+        return S, s, sd, sdd
+
+    def filtered(self, t: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        """``s_f, sd_f, sdd_f, sddd_f`` at times ``t`` (M,) (sddd_f right-continuous)."""
+        S1, s1, v1, a1 = self.raw(t)
+        S0, s0, v0, a0 = self.raw(t - self.Tj)
+        Tj = self.Tj
+        return (S1 - S0) / Tj, (s1 - s0) / Tj, (v1 - v0) / Tj, (a1 - a0) / Tj
+
+    def breakpoints(self) -> NDArray[np.float64]:
+        """Times where the filtered jerk may jump, within [t_start, t_end]."""
+        b = np.concatenate((self.tk, self.tk + self.Tj))
+        return b[(b > self.t_start) & (b < self.t_end)]
+
+
+@nb.njit(cache=True)
+def _window_max(
+    fs: NDArray[np.float64], F: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    n = lo.size
+    out = np.zeros((n, F.shape[1]))
+    K = fs.size
+    i0 = 0
+    for k in range(n):
+        while i0 < K and fs[i0] < lo[k]:
+            i0 += 1
+        i = i0
+        while i < K and fs[i] <= hi[k]:
+            for j in range(F.shape[1]):
+                if F[i, j] > out[k, j]:
+                    out[k, j] = F[i, j]
+            i += 1
+    return out
+
+
+def window_max(
+    fs: NDArray[np.float64], F: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Column maxima of ``F`` over the samples with ``lo[k] <= fs <= hi[k]``.
+
+    Args:
+        fs: (K,) sample positions, increasing.
+        F: (K, c) non-negative sample values.
+        lo: (n,) window starts, non-decreasing.
+        hi: (n,) window ends, non-decreasing.
+
+    Returns:
+        (n, c) maxima (0 for an empty window).
+    """
+    return _window_max(
+        np.ascontiguousarray(fs), np.ascontiguousarray(F), np.ascontiguousarray(lo),
+        np.ascontiguousarray(hi),
+    )  # fmt: skip
