@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
@@ -162,10 +163,28 @@ def edge_points(
     a: NDArray[np.float64], b: NDArray[np.float64], resolution: float
 ) -> NDArray[np.float64]:
     """(K, dof) configurations strictly after ``a`` up to ``b``, steps <= ``resolution``."""
-    d = b - a
-    n = max(1, int(np.ceil(np.sqrt(d @ d) / resolution)))
-    t = np.arange(1, n + 1, dtype=np.float64) / n
-    return a + t[:, None] * d
+    return _edge_points(
+        np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64), float(resolution)
+    )
+
+
+@nb.njit(cache=True)
+def _edge_points(
+    a: NDArray[np.float64], b: NDArray[np.float64], resolution: float
+) -> NDArray[np.float64]:
+    dof = a.shape[0]
+    length = 0.0
+    for j in range(dof):
+        length += (b[j] - a[j]) ** 2
+    n = max(1, int(np.ceil(np.sqrt(length) / resolution)))
+    out = np.empty((n, dof))
+    for i in range(n):
+        t = (i + 1) / n
+        for j in range(dof):
+            out[i, j] = a[j] + t * (b[j] - a[j])
+    for j in range(dof):
+        out[n - 1, j] = b[j]
+    return out
 
 
 class _ValidModel(Protocol):
