@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -28,7 +29,7 @@ from planners.trajectory import Trajectory
 if TYPE_CHECKING:
     from planners.arm import Arm
 
-__all__ = ["LimitKind", "LimitReport", "Violation", "check_limits", "tcp_speeds"]
+__all__ = ["LimitKind", "LimitReport", "Violation", "check_limits", "peak_ratios", "tcp_speeds"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -197,3 +198,95 @@ def check_limits(
     if found:
         logger.debug("trajectory breaks %d limits; first: %s", len(found), found[0])
     return LimitReport(tuple(found), peaks, int(times.size))
+
+
+@nb.njit(cache=True)
+def _peak_kernel(
+    t: NDArray[np.float64], q: NDArray[np.float64], qd: NDArray[np.float64],
+    qdd: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64],
+    vel: NDArray[np.float64], acc: NDArray[np.float64], jerk: NDArray[np.float64],
+) -> NDArray[np.float64]:  # fmt: skip
+    out = np.zeros(4)  # position excess / range, velocity, acceleration, jerk ratios
+    n, dof = q.shape
+    for k in range(n - 1):
+        h = t[k + 1] - t[k]
+        for i in range(dof):
+            d = q[k + 1, i] - q[k, i]
+            V0 = qd[k, i] * h
+            V1 = qd[k + 1, i] * h
+            A0 = qdd[k, i] * h * h
+            A1 = qdd[k + 1, i] * h * h
+            c0 = q[k, i]
+            c1 = V0
+            c2 = 0.5 * A0
+            c3 = 10.0 * d - 6.0 * V0 - 4.0 * V1 - 1.5 * A0 + 0.5 * A1
+            c4 = -15.0 * d + 8.0 * V0 + 7.0 * V1 + 1.5 * A0 - A1
+            c5 = 6.0 * d - 3.0 * V0 - 3.0 * V1 - 0.5 * A0 + 0.5 * A1
+            span = upper[i] - lower[i]
+            for m in range(17):
+                x = m / 16.0
+                p = c0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * c5))))
+                e = max(p - upper[i], lower[i] - p) / span
+                if e > out[0]:
+                    out[0] = e
+                v = abs(c1 + x * (2 * c2 + x * (3 * c3 + x * (4 * c4 + x * 5 * c5)))) / h / vel[i]
+                if v > out[1]:
+                    out[1] = v
+            # acceleration: ends and the roots of the jerk quadratic (exact)
+            # jerk: ends and the vertex of the quadratic (exact)
+            xs = np.empty(5)
+            xs[0] = 0.0
+            xs[1] = 1.0
+            cnt = 2
+            qa, qb, qc = 60 * c5, 24 * c4, 6 * c3
+            if qa != 0.0:
+                xv = -qb / (2 * qa)
+                if 0.0 < xv < 1.0:
+                    xs[cnt] = xv
+                    cnt += 1
+                disc = qb * qb - 4 * qa * qc
+                if disc >= 0:
+                    r = np.sqrt(disc)
+                    for xr in ((-qb - r) / (2 * qa), (-qb + r) / (2 * qa)):
+                        if 0.0 < xr < 1.0:
+                            xs[cnt] = xr
+                            cnt += 1
+            elif qb != 0.0:
+                xr = -qc / qb
+                if 0.0 < xr < 1.0:
+                    xs[cnt] = xr
+                    cnt += 1
+            for m in range(cnt):
+                x = xs[m]
+                a = abs(2 * c2 + x * (6 * c3 + x * (12 * c4 + x * 20 * c5))) / (h * h) / acc[i]
+                if a > out[2]:
+                    out[2] = a
+                j = abs(6 * c3 + x * (24 * c4 + x * 60 * c5)) / (h * h * h) / jerk[i]
+                if j > out[3]:
+                    out[3] = j
+    return out
+
+
+def peak_ratios(traj: Trajectory, limits: JointLimits) -> dict[LimitKind, float]:
+    """Largest value / limit of every interval's quintic, per kind (fast, no sampling rate).
+
+    Jerk and acceleration maxima are exact (ends and stationary points of each
+    interval's polynomial); velocity and position are taken at 17 points per interval.
+    Position is the largest excursion past a limit as a fraction of the joint's range
+    (0 when inside).
+
+    Raises:
+        InputError: mismatched joint names.
+    """
+    if tuple(limits.names) != traj.joint_names:
+        raise InputError(
+            f"limits.names: {list(limits.names)} differ from the trajectory's {list(traj.joint_names)}"
+        )
+    if traj.t.size < 2:
+        over = np.maximum(traj.q[0] - limits.upper, limits.lower - traj.q[0]) / (limits.upper - limits.lower)
+        return {LimitKind.POSITION: float(max(0.0, over.max())), LimitKind.VELOCITY: 0.0,
+                LimitKind.ACCELERATION: 0.0, LimitKind.JERK: 0.0}  # fmt: skip
+    r = _peak_kernel(traj.t, traj.q, traj.qd, traj.qdd, limits.lower, limits.upper,
+                     limits.velocity, limits.acceleration, limits.jerk)  # fmt: skip
+    return {LimitKind.POSITION: float(r[0]), LimitKind.VELOCITY: float(r[1]),
+            LimitKind.ACCELERATION: float(r[2]), LimitKind.JERK: float(r[3])}  # fmt: skip

@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from planners.arrays import as_vector
 from planners.errors import InputError
+from planners.limit_check import LimitKind, peak_ratios, tcp_speeds
 from planners.limits import JointLimits
 from planners.timing_path import BlendedPath, split_at_corners
 from planners.timing_profile import FilteredProfile, topp, window_max
@@ -63,9 +64,10 @@ logger.addHandler(logging.NullHandler())
 
 _GRID = 100  # uniform grid intervals over the path, before the blend refinement
 _BLEND_INTERVALS = 8  # grid intervals per blend
-_KNOT_SPACING = 0.01  # largest time between trajectory knots [s]
+_KNOT_SPACING = 0.01  # largest time between trajectory knots in a blend [s]
+_LINE_KNOT_EVERY = 10  # on lines (where the quintic is exact) a knot every 10 spacings
 _MIN_KNOT_GAP = 1e-4  # knots closer than this [s] are merged
-_JERK_SHARE = 0.3  # share of the jerk limit reserved for the path's own third derivative
+_JERK_SHARE = 0.85  # share of the jerk limit reserved for the path's own third derivative
 _FRACTIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
@@ -265,7 +267,8 @@ def time_parameterize(
         stats = TimingStats(compute_time=time.perf_counter() - t0)
         logger.info("time parameterization failed: %s", fail.reason)
         return TimingResult(fail.status, fail.reason, None, stats)
-    peaks = {k: max(info[k] for info in infos) for k in ("velocity", "acceleration", "jerk", "tcp_speed")}
+    keys = ("velocity", "acceleration", "jerk", "tcp_speed")
+    peaks = {k: max(info[k] for info in infos) for k in keys}
     stats = TimingStats(
         compute_time=time.perf_counter() - t0,
         duration=traj.duration,
@@ -326,7 +329,7 @@ def _single(
         acc = limits.acceleration * a_scale
         jerk = limits.jerk * j_scale
         tcp = None if tcp_speed is None else tcp_speed * v_scale
-        delta = 0.0
+        delta = np.zeros(N)
         x = u = np.zeros(0)
         for _ in range(3):  # dilation by the distance covered within Tj
             C = window_max(fs, F, s[:-1] - delta, s[1:] + delta)
@@ -352,15 +355,21 @@ def _single(
                     TimingStatus.INFEASIBLE,
                     f"end_velocity: path speed {sd1:.6g} cannot be reached within the limits",
                 )
-            need = Tj * float(np.sqrt(np.max(x)))
-            if need <= delta:
+            # The window [t - Tj, t] covers at most Tj * (largest speed nearby) of path;
+            # speeds only drop as the dilation grows, so this profile's speeds bound it.
+            sd = np.sqrt(np.maximum(x, 0.0))
+            reach = Tj * float(sd.max())
+            v_int = np.maximum(sd[:-1], sd[1:])[:, None]
+            need = Tj * window_max(mids, v_int, s[:-1] - reach, s[1:] + reach)[:, 0] * 1.02
+            need = np.maximum(need, Tj * v_int[:, 0])
+            if np.all(need <= delta):
                 break
-            delta = need * 1.05
+            delta = np.maximum(delta, need)
         profile = FilteredProfile.build(s, x, u, Tj)
         traj = _compose(bp, profile, limits.names)
         peaks = _peaks(traj, limits, arm, tcp_speed)
         worst = max(peaks.values())
-        if worst <= 1.0 and _within_positions(traj, limits):
+        if worst <= 1.0:
             return traj, {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
         logger.debug("attempt %d: peaks %s with Tj %.4g", attempt, peaks, Tj)
         if peaks["jerk"] > 1.0:
@@ -403,13 +412,16 @@ def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) 
     """Sample ``q(s_f(t))`` at knots placed at every jerk discontinuity."""
     ta, tb = profile.t_start, profile.t_end
     n_fill = max(2, int(np.ceil((tb - ta) / _KNOT_SPACING)) + 1)
-    cand = np.unique(np.concatenate((np.linspace(ta, tb, n_fill), profile.breakpoints())))
+    fill = np.linspace(ta, tb, n_fill)
+    piece = np.clip(np.searchsorted(bp.s0, profile.filtered(fill)[0], side="right") - 1, 0, None)
+    in_blend = bp.is_blend[piece] | (np.arange(n_fill) % _LINE_KNOT_EVERY == 0)
+    cand = np.unique(np.concatenate((fill[in_blend], [ta, tb], profile.breakpoints())))
     sf = profile.filtered(cand)[0]
     sj = bp.breakpoints[1:-1]
     if sj.size:
         idx = np.clip(np.searchsorted(sf, sj), 1, cand.size - 1)
         lo, hi = cand[idx - 1].copy(), cand[idx].copy()
-        for _ in range(48):
+        for _ in range(32):
             mid = 0.5 * (lo + hi)
             below = profile.filtered(mid)[0] < sj
             lo = np.where(below, mid, lo)
@@ -434,23 +446,18 @@ def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) 
 
 
 def _peaks(traj: Trajectory, limits: JointLimits, arm: Arm | None, tcp_speed: float | None) -> dict[str, float]:
-    """Largest value / limit at knots and inside every interval."""
-    out = {}
-    for key, order, lim in (("velocity", 1, limits.velocity), ("acceleration", 2, limits.acceleration),
-                            ("jerk", 3, limits.jerk)):  # fmt: skip
-        vals = traj.sample_intervals(_FRACTIONS, order)
-        out[key] = float(np.max(np.abs(vals) / lim)) if vals.size else 0.0
-    out["tcp_speed"] = 0.0
+    """Largest value / limit over every interval of the trajectory (see ``peak_ratios``)."""
+    r = peak_ratios(traj, limits)
+    out = {
+        "position": r[LimitKind.POSITION] * 1e6,  # any excursion (> 1e-6 of the range) fails
+        "velocity": r[LimitKind.VELOCITY],
+        "acceleration": r[LimitKind.ACCELERATION],
+        "jerk": r[LimitKind.JERK],
+        "tcp_speed": 0.0,
+    }
     if tcp_speed is not None and arm is not None:
-        from planners.limit_check import tcp_speeds
-
         f = _FRACTIONS[:-1]
         q = traj.sample_intervals(f, 0).reshape(-1, traj.dof)
         qd = traj.sample_intervals(f, 1).reshape(-1, traj.dof)
         out["tcp_speed"] = float(np.max(tcp_speeds(arm, q, qd)) / tcp_speed) if q.size else 0.0
     return out
-
-
-def _within_positions(traj: Trajectory, limits: JointLimits) -> bool:
-    q = traj.sample_intervals(_FRACTIONS, 0)
-    return bool(np.all(limits.within(q.reshape(-1, traj.dof), 1e-9)))

@@ -215,21 +215,15 @@ class FilteredProfile:
 
 @nb.njit(cache=True)
 def _window_max(
-    fs: NDArray[np.float64], F: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+    F: NDArray[np.float64], i_lo: NDArray[np.int64], i_hi: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    n = lo.size
+    n = i_lo.size
     out = np.zeros((n, F.shape[1]))
-    K = fs.size
-    i0 = 0
     for k in range(n):
-        while i0 < K and fs[i0] < lo[k]:
-            i0 += 1
-        i = i0
-        while i < K and fs[i] <= hi[k]:
+        for i in range(i_lo[k], i_hi[k]):
             for j in range(F.shape[1]):
                 if F[i, j] > out[k, j]:
                     out[k, j] = F[i, j]
-            i += 1
     return out
 
 
@@ -241,13 +235,12 @@ def window_max(
     Args:
         fs: (K,) sample positions, increasing.
         F: (K, c) non-negative sample values.
-        lo: (n,) window starts, non-decreasing.
-        hi: (n,) window ends, non-decreasing.
+        lo: (n,) window starts.
+        hi: (n,) window ends.
 
     Returns:
         (n, c) maxima (0 for an empty window).
     """
-    return _window_max(
-        np.ascontiguousarray(fs), np.ascontiguousarray(F), np.ascontiguousarray(lo),
-        np.ascontiguousarray(hi),
-    )  # fmt: skip
+    i_lo = np.searchsorted(fs, lo, side="left").astype(np.int64)
+    i_hi = np.searchsorted(fs, hi, side="right").astype(np.int64)
+    return _window_max(np.ascontiguousarray(F), i_lo, i_hi)

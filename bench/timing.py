@@ -1,0 +1,188 @@
+"""Time-parameterization benchmark: ours against toppra's bound and ruckig.
+
+For each arm, ``n`` random joint paths of 3 to 8 waypoints drawn uniformly within the
+joint limits (seeded). Each path is blended once (``BlendedPath``, tolerance 0.05 rad)
+and three things are timed on it:
+
+* **ours**: :func:`planners.timing.time_parameterize` (velocity, acceleration and jerk
+  limits), checked afterwards by :func:`planners.limit_check.check_limits` at 1 kHz;
+* **toppra** (the bound): toppra's TOPP-RA with joint velocity and acceleration
+  constraints on the *same* blended path (through toppra's public
+  ``AbstractGeometricPath`` interface) on the same grid, constant-acceleration
+  parametrizer. Without a jerk limit this is a lower bound of any jerk-limited duration
+  on the path (up to toppra's collocation, which checks constraints at grid points only
+  and so is, if anything, optimistic);
+* **ruckig** (the jerk-limited peer): the community version has no intermediate
+  waypoints, so it moves waypoint to waypoint along each straight segment (phase
+  synchronisation), stopping at every waypoint, under the same velocity, acceleration
+  and jerk limits.
+
+Ratios are durations divided by toppra's bound for the same path. Compute times are
+wall-clock per path on this machine (single process).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from planners import load_arm
+from planners.limit_check import check_limits
+from planners.limits import JointLimits
+from planners.timing import time_parameterize
+from planners.timing_path import BlendedPath
+
+__all__ = ["ARMS", "BLEND_TOLERANCE", "print_table", "run"]
+
+ARMS: tuple[tuple[str, str], ...] = (("ur5e", "screwdriver"), ("panda", "franka_hand"))
+BLEND_TOLERANCE = 0.05  # rad
+
+
+def _toppra_path(bp: BlendedPath) -> Any:
+    import toppra
+
+    class _Path(toppra.interpolator.AbstractGeometricPath):  # type: ignore[misc]
+        def __call__(self, path_positions: Any, order: int = 0) -> np.ndarray:
+            s = np.asarray(path_positions, dtype=float)
+            out = bp(s.reshape(-1), order)
+            return out[0] if s.ndim == 0 else out
+
+        @property
+        def dof(self) -> int:
+            return bp.dof
+
+        @property
+        def path_interval(self) -> np.ndarray:
+            return np.array([0.0, bp.length])
+
+    return _Path()
+
+
+def _toppra(bp: BlendedPath, limits: JointLimits, grid: np.ndarray) -> tuple[float, float]:
+    """toppra's velocity + acceleration optimum on the path: (duration [s], compute [s])."""
+    import toppra
+    import toppra.algorithm as algo
+    import toppra.constraint as constraint
+
+    t0 = time.perf_counter()
+    path = _toppra_path(bp)
+    vlim = np.stack((-limits.velocity, limits.velocity), axis=1)
+    alim = np.stack((-limits.acceleration, limits.acceleration), axis=1)
+    cons = [constraint.JointVelocityConstraint(vlim), constraint.JointAccelerationConstraint(alim)]
+    inst = algo.TOPPRA(cons, path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
+    traj = inst.compute_trajectory(0.0, 0.0)
+    dt = time.perf_counter() - t0
+    del toppra
+    return (float(traj.duration) if traj is not None else float("nan")), dt
+
+
+def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float]:
+    """ruckig waypoint to waypoint, at rest at each: (duration [s], compute [s])."""
+    from ruckig import InputParameter, Result, Ruckig, Synchronization, Trajectory
+
+    t0 = time.perf_counter()
+    dof = limits.dof
+    otg = Ruckig(dof)
+    inp = InputParameter(dof)
+    inp.max_velocity = limits.velocity.tolist()
+    inp.max_acceleration = limits.acceleration.tolist()
+    inp.max_jerk = limits.jerk.tolist()
+    inp.synchronization = Synchronization.Phase
+    total = 0.0
+    for a, b in zip(W[:-1], W[1:], strict=True):
+        inp.current_position = a.tolist()
+        inp.current_velocity = [0.0] * dof
+        inp.current_acceleration = [0.0] * dof
+        inp.target_position = b.tolist()
+        inp.target_velocity = [0.0] * dof
+        inp.target_acceleration = [0.0] * dof
+        traj = Trajectory(dof)
+        res = otg.calculate(inp, traj)
+        if res not in (Result.Working, Result.Finished):
+            return float("nan"), time.perf_counter() - t0
+        total += traj.duration
+    return total, time.perf_counter() - t0
+
+
+def _summary(ratios: list[float], ms: list[float]) -> dict[str, Any]:
+    r = np.asarray(ratios, dtype=float)
+    m = np.asarray(ms, dtype=float)
+    r = r[np.isfinite(r)]
+    return {
+        "n": int(r.size),
+        "ratio_median": float(np.median(r)) if r.size else float("nan"),
+        "ratio_p95": float(np.percentile(r, 95)) if r.size else float("nan"),
+        "compute_ms_median": float(np.median(m)),
+        "compute_ms_p95": float(np.percentile(m, 95)),
+    }
+
+
+def run(n: int = 200, seed: int = 0, progress: Console | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON document (see the module docstring)."""
+    out: dict[str, Any] = {
+        "arms": {},
+        "peers": {"toppra_vel_acc": {}, "ruckig_stop_and_go": {}},
+        "settings": {"seed": seed, "waypoints": [3, 8], "blend_tolerance_rad": BLEND_TOLERANCE,
+                     "check_rate_hz": 1000.0, "rtol": 1e-6},
+    }  # fmt: skip
+    for arm_name, tool in ARMS:
+        arm = load_arm(arm_name, tool)
+        limits = arm.limits
+        rng = np.random.default_rng(seed)
+        paths = [limits.sample(rng, int(rng.integers(3, 9))) for _ in range(n)]
+        time_parameterize(paths[0], limits)  # compile and warm caches outside the timing
+        if progress is not None:
+            progress.print(f"{arm_name}: {n} paths ...")
+        ours_r, ours_ms, top_ms, ruck_r, ruck_ms, durations = [], [], [], [], [], []
+        violations = failures = 0
+        for W in paths:
+            t0 = time.perf_counter()
+            res = time_parameterize(W, limits, blend_tolerance=BLEND_TOLERANCE)
+            ours_ms.append((time.perf_counter() - t0) * 1e3)
+            bp = BlendedPath.from_waypoints(W, BLEND_TOLERANCE)
+            from planners.timing import _grid
+
+            bound, dt = _toppra(bp, limits, _grid(bp))
+            top_ms.append(dt * 1e3)
+            dur, dt = _ruckig(W, limits)
+            ruck_ms.append(dt * 1e3)
+            ruck_r.append(dur / bound)
+            if res.trajectory is None:
+                failures += 1
+                ours_r.append(float("nan"))
+                continue
+            durations.append(res.trajectory.duration)
+            ours_r.append(res.trajectory.duration / bound)
+            violations += len(check_limits(res.trajectory, limits, rate_hz=1000.0).violations)
+        doc = _summary(ours_r, ours_ms)
+        doc["n"] = n
+        doc["violations"] = violations
+        doc["failures"] = failures
+        doc["duration_s_median"] = float(np.median(durations)) if durations else float("nan")
+        out["arms"][arm_name] = doc
+        out["peers"]["toppra_vel_acc"][arm_name] = _summary([1.0] * n, top_ms)
+        out["peers"]["ruckig_stop_and_go"][arm_name] = _summary(ruck_r, ruck_ms)
+    return out
+
+
+def print_table(console: Console, result: dict[str, Any]) -> None:
+    """Print ours, toppra and ruckig per arm: duration / toppra bound, compute time."""
+    table = Table(title="Time parameterization: duration / toppra vel+acc bound on the same path")
+    for col in ("arm", "method", "jerk", "n", "ratio median", "ratio p95", "ms median", "ms p95",
+                "violations"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for arm, ours in result["arms"].items():
+        rows = [
+            ("ours", "yes", ours, str(ours["violations"])),
+            ("toppra (bound)", "no", result["peers"]["toppra_vel_acc"][arm], "-"),
+            ("ruckig stop&go", "yes", result["peers"]["ruckig_stop_and_go"][arm], "-"),
+        ]
+        for name, jerk, row, viol in rows:
+            table.add_row(arm, name, jerk, str(row["n"]), f"{row['ratio_median']:.4f}",
+                          f"{row['ratio_p95']:.4f}", f"{row['compute_ms_median']:.2f}",
+                          f"{row['compute_ms_p95']:.2f}", viol)  # fmt: skip
+    console.print(table)
