@@ -23,6 +23,7 @@ wall-clock per path on this machine (single process).
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -45,7 +46,7 @@ BLEND_TOLERANCE = 0.05  # rad
 def _toppra_path(bp: BlendedPath) -> Any:
     import toppra
 
-    class _Path(toppra.interpolator.AbstractGeometricPath):  # type: ignore[misc]
+    class _Path(toppra.interpolator.AbstractGeometricPath):
         def __call__(self, path_positions: Any, order: int = 0) -> np.ndarray:
             s = np.asarray(path_positions, dtype=float)
             out = bp(s.reshape(-1), order)
@@ -93,7 +94,7 @@ def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float]:
     inp.max_jerk = limits.jerk.tolist()
     inp.synchronization = Synchronization.Phase
     total = 0.0
-    for a, b in zip(W[:-1], W[1:], strict=True):
+    for a, b in itertools.pairwise(W):
         inp.current_position = a.tolist()
         inp.current_velocity = [0.0] * dof
         inp.current_acceleration = [0.0] * dof

@@ -133,7 +133,8 @@ def check_limits(
     """
     if tuple(limits.names) != traj.joint_names:
         raise InputError(
-            f"limits.names: {list(limits.names)} differ from the trajectory's {list(traj.joint_names)}"
+            f"limits.names: {list(limits.names)} differ from the trajectory's"
+            f" {list(traj.joint_names)}"
         )
     if not (np.isfinite(rate_hz) and rate_hz >= 1000.0):
         raise InputError(f"rate_hz: expected >= 1000, got {rate_hz!r}")
@@ -153,10 +154,14 @@ def check_limits(
     found: list[Violation] = []
     peaks: dict[LimitKind, float] = {}
 
-    def first_per_joint(kind: LimitKind, t: NDArray, bad: NDArray, vals: NDArray, lim: NDArray) -> None:
+    def first_per_joint(
+        kind: LimitKind, t: NDArray, bad: NDArray, vals: NDArray, lim: NDArray
+    ) -> None:
         for j in np.flatnonzero(bad.any(axis=0)):
             i = int(np.argmax(bad[:, j]))
-            found.append(Violation(float(t[i]), kind, names[j], float(vals[i, j]), float(lim[i, j])))
+            found.append(
+                Violation(float(t[i]), kind, names[j], float(vals[i, j]), float(lim[i, j]))
+            )
 
     q = traj.sample(times, 0)
     span = limits.upper - limits.lower
@@ -186,14 +191,20 @@ def check_limits(
         jerk, jt = jerk[order], jt[order]
     ratio = np.abs(jerk) / limits.jerk
     peaks[LimitKind.JERK] = float(ratio.max())
-    first_per_joint(LimitKind.JERK, jt, ratio > 1 + rtol, jerk, np.broadcast_to(limits.jerk, jerk.shape))
+    first_per_joint(
+        LimitKind.JERK, jt, ratio > 1 + rtol, jerk, np.broadcast_to(limits.jerk, jerk.shape)
+    )
     if tcp_speed is not None and arm is not None:
         v = tcp_speeds(arm, q, qd)
         peaks[LimitKind.TCP_SPEED] = float(v.max() / tcp_speed)
         bad = v > tcp_speed * (1 + rtol)
         if bad.any():
             i = int(np.argmax(bad))
-            found.append(Violation(float(times[i]), LimitKind.TCP_SPEED, arm.tcp_link, float(v[i]), tcp_speed))
+            found.append(
+                Violation(
+                    float(times[i]), LimitKind.TCP_SPEED, arm.tcp_link, float(v[i]), tcp_speed
+                )
+            )
     found.sort(key=lambda v: (v.time, list(LimitKind).index(v.kind)))
     if found:
         logger.debug("trajectory breaks %d limits; first: %s", len(found), found[0])
@@ -280,10 +291,13 @@ def peak_ratios(traj: Trajectory, limits: JointLimits) -> dict[LimitKind, float]
     """
     if tuple(limits.names) != traj.joint_names:
         raise InputError(
-            f"limits.names: {list(limits.names)} differ from the trajectory's {list(traj.joint_names)}"
+            f"limits.names: {list(limits.names)} differ from the trajectory's"
+            f" {list(traj.joint_names)}"
         )
     if traj.t.size < 2:
-        over = np.maximum(traj.q[0] - limits.upper, limits.lower - traj.q[0]) / (limits.upper - limits.lower)
+        over = np.maximum(traj.q[0] - limits.upper, limits.lower - traj.q[0]) / (
+            limits.upper - limits.lower
+        )
         return {LimitKind.POSITION: float(max(0.0, over.max())), LimitKind.VELOCITY: 0.0,
                 LimitKind.ACCELERATION: 0.0, LimitKind.JERK: 0.0}  # fmt: skip
     r = _peak_kernel(traj.t, traj.q, traj.qd, traj.qdd, limits.lower, limits.upper,

@@ -128,7 +128,7 @@ class TimingResult:
         return self.status is TimingStatus.SUCCESS
 
 
-class _Failure(Exception):
+class _FailureError(Exception):
     def __init__(self, status: TimingStatus, reason: str) -> None:
         super().__init__(reason)
         self.status = status
@@ -150,7 +150,9 @@ def _check_inputs(
     except (TypeError, ValueError) as exc:
         raise InputError(f"path: expected an (M, {dof}) array of joint waypoints") from exc
     if W.ndim != 2 or W.shape[0] < 1 or W.shape[1] != dof:
-        raise InputError(f"path: expected an (M, {dof}) array of joint waypoints, got shape {W.shape}")
+        raise InputError(
+            f"path: expected an (M, {dof}) array of joint waypoints, got shape {W.shape}"
+        )
     if not np.all(np.isfinite(W)):
         rows = sorted({int(i) for i in np.argwhere(~np.isfinite(W))[:, 0]})
         raise InputError(f"path: waypoints {rows} hold non-finite values")
@@ -163,14 +165,18 @@ def _check_inputs(
             f" [{limits.lower[j]:.6g}, {limits.upper[j]:.6g}]"
         )
     if arm is not None and tuple(arm.joint_names) != tuple(limits.names):
-        raise InputError(f"arm: joints {list(arm.joint_names)} differ from limits {list(limits.names)}")
+        raise InputError(
+            f"arm: joints {list(arm.joint_names)} differ from limits {list(limits.names)}"
+        )
     if tcp_speed is not None:
         if not (np.isfinite(tcp_speed) and tcp_speed > 0):
             raise InputError(f"tcp_speed: expected a positive speed [m/s], got {tcp_speed!r}")
         if arm is None:
             raise InputError("arm: needed for a tcp_speed cap (TCP = arm.fk_batch)")
     if not (np.isfinite(blend_tolerance) and blend_tolerance >= 0):
-        raise InputError(f"blend_tolerance: expected a non-negative distance [rad], got {blend_tolerance!r}")
+        raise InputError(
+            f"blend_tolerance: expected a non-negative distance [rad], got {blend_tolerance!r}"
+        )
     return W
 
 
@@ -242,9 +248,12 @@ def time_parameterize(
         Wd = bp0.waypoints
         if len(Wd) == 1:
             if (v0 is not None and np.any(v0 != 0)) or (v1 is not None and np.any(v1 != 0)):
-                raise _Failure(TimingStatus.INFEASIBLE, "path: zero length, but a boundary velocity is not zero")
+                raise _FailureError(
+                    TimingStatus.INFEASIBLE,
+                    "path: zero length, but a boundary velocity is not zero",
+                )
             z = np.zeros((1, dof))
-            traj = Trajectory(limits.names, [0.0], Wd[:1], z, z)
+            traj = Trajectory(limits.names, np.zeros(1), Wd[:1], z, z)
             stats = TimingStats(compute_time=time.perf_counter() - t0, knots=1, attempts=0)
             return TimingResult(TimingStatus.SUCCESS, None, traj, stats)
         first = (Wd[1] - Wd[0]) / np.linalg.norm(Wd[1] - Wd[0])
@@ -263,7 +272,7 @@ def time_parameterize(
             parts.append(traj)
             infos.append(info)
         traj = parts[0] if len(parts) == 1 else Trajectory.concatenate(parts, atol=1e-9)
-    except _Failure as fail:
+    except _FailureError as fail:
         stats = TimingStats(compute_time=time.perf_counter() - t0)
         logger.info("time parameterization failed: %s", fail.reason)
         return TimingResult(fail.status, fail.reason, None, stats)
@@ -335,9 +344,11 @@ def _single(
             C = window_max(fs, F, s[:-1] - delta, s[1:] + delta)
             X = _speed_caps(C, vel, acc, jerk, tcp, bp.dof)
             hold_start = int(np.searchsorted(s, sd0 * Tj, side="left")) if sd0 > 0 else 0
-            hold_end = int(np.searchsorted(s, bp.length - sd1 * Tj, side="right")) - 1 if sd1 > 0 else N
+            hold_end = (
+                int(np.searchsorted(s, bp.length - sd1 * Tj, side="right")) - 1 if sd1 > 0 else N
+            )
             if hold_start > hold_end:
-                raise _Failure(
+                raise _FailureError(
                     TimingStatus.INFEASIBLE,
                     f"path: {bp.length:.4g} rad is too short to hold the boundary speeds for the"
                     f" jerk window of {Tj:.3g} s",
@@ -345,13 +356,13 @@ def _single(
             code, x, u = topp(s, C[:, : bp.dof], C[:, bp.dof : 2 * bp.dof], X, acc, sd0**2, sd1**2,
                               hold_start, hold_end)  # fmt: skip
             if code == 1:
-                raise _Failure(
+                raise _FailureError(
                     TimingStatus.INFEASIBLE,
                     f"start_velocity: path speed {sd0:.6g} cannot be kept within the limits "
                     "while following the path",
                 )
             if code != 0:
-                raise _Failure(
+                raise _FailureError(
                     TimingStatus.INFEASIBLE,
                     f"end_velocity: path speed {sd1:.6g} cannot be reached within the limits",
                 )
@@ -381,7 +392,7 @@ def _single(
                 v_scale *= 0.995 / peaks[key]
         if peaks["acceleration"] > 1.0:
             a_scale *= 0.995 / peaks["acceleration"]
-    raise _Failure(
+    raise _FailureError(
         TimingStatus.LIMITS_NOT_MET,
         f"limits still exceeded after {max_attempts} attempts (peak/limit: "
         + ", ".join(f"{k} {v:.4g}" for k, v in peaks.items())
@@ -399,7 +410,7 @@ def _speed_caps(
 ) -> NDArray[np.float64]:
     """Largest ``sd^2`` per interval from velocity, curvature, path jerk and TCP speed."""
     c1, c2, c3 = C[:, :dof], C[:, dof : 2 * dof], C[:, 2 * dof : 3 * dof]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         X = np.min((vel / c1) ** 2, axis=1)
         X = np.minimum(X, np.min(acc / c2, axis=1))
         X = np.minimum(X, np.min((_JERK_SHARE * jerk / c3) ** (2.0 / 3.0), axis=1))
@@ -445,7 +456,9 @@ def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) 
     return Trajectory(names, cand - ta, q, qd, qdd)
 
 
-def _peaks(traj: Trajectory, limits: JointLimits, arm: Arm | None, tcp_speed: float | None) -> dict[str, float]:
+def _peaks(
+    traj: Trajectory, limits: JointLimits, arm: Arm | None, tcp_speed: float | None
+) -> dict[str, float]:
     """Largest value / limit over every interval of the trajectory (see ``peak_ratios``)."""
     r = peak_ratios(traj, limits)
     out = {

@@ -147,8 +147,9 @@ class BlendedPath:
         W = _dedupe(W)
         dof = W.shape[1]
         if len(W) == 1:
-            return cls(frozen(W), frozen(np.zeros(0)), frozen(np.zeros(0)),
-                       frozen(np.zeros((0, 6, dof))), frozen(np.zeros(0), bool), float(tolerance))  # fmt: skip
+            empty = frozen(np.zeros(0))
+            return cls(frozen(W), empty, empty, frozen(np.zeros((0, 6, dof))),
+                       frozen(np.zeros(0), bool), float(tolerance))  # fmt: skip
         D = np.diff(W, axis=0)
         L = np.linalg.norm(D, axis=1)
         U = D / L[:, None]
@@ -226,9 +227,13 @@ class BlendedPath:
         x = ((ss - self.s0[k]) / self.lengths[k])[:, None]
         c = self.coef[k]  # (K, 6, dof)
         if order == 0:
-            return c[:, 0] + x * (c[:, 1] + x * (c[:, 2] + x * (c[:, 3] + x * (c[:, 4] + x * c[:, 5]))))
+            return c[:, 0] + x * (
+                c[:, 1] + x * (c[:, 2] + x * (c[:, 3] + x * (c[:, 4] + x * c[:, 5])))
+            )
         if order == 1:
-            v = c[:, 1] + x * (2 * c[:, 2] + x * (3 * c[:, 3] + x * (4 * c[:, 4] + x * 5 * c[:, 5])))
+            v = c[:, 1] + x * (
+                2 * c[:, 2] + x * (3 * c[:, 3] + x * (4 * c[:, 4] + x * 5 * c[:, 5]))
+            )
             return v / ln
         if order == 2:
             v = 2 * c[:, 2] + x * (6 * c[:, 3] + x * (12 * c[:, 4] + x * 20 * c[:, 5]))

@@ -123,7 +123,8 @@ def topp(
     """
     n = X.size
     return _topp_kernel(
-        np.ascontiguousarray(np.diff(s)), np.ascontiguousarray(c1), np.ascontiguousarray(c2), np.ascontiguousarray(X),
+        np.ascontiguousarray(np.diff(s)), np.ascontiguousarray(c1), np.ascontiguousarray(c2),
+        np.ascontiguousarray(X),
         np.ascontiguousarray(a), float(x0), float(x_end), int(hold_start),
         n if hold_end is None else int(hold_end),
     )  # fmt: skip
@@ -160,7 +161,7 @@ class FilteredProfile:
         return cls(tk, s, v, u, Sk, float(Tj))
 
     @property
-    def T(self) -> float:
+    def T(self) -> float:  # noqa: N802 - the usual symbol for a duration
         """Duration of the unfiltered profile [s]."""
         return float(self.tk[-1])
 
@@ -228,7 +229,10 @@ def _window_max(
 
 
 def window_max(
-    fs: NDArray[np.float64], F: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+    fs: NDArray[np.float64],
+    F: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Column maxima of ``F`` over the samples with ``lo[k] <= fs <= hi[k]``.
 

@@ -42,7 +42,9 @@ def _array(values: object, field: str, ndim: int) -> NDArray[np.float64]:
     try:
         out = np.array(values, dtype=np.float64, copy=True, order="C")
     except (TypeError, ValueError) as exc:
-        raise InputError(f"trajectory.{field}: expected numbers, got {type(values).__name__}") from exc
+        raise InputError(
+            f"trajectory.{field}: expected numbers, got {type(values).__name__}"
+        ) from exc
     if out.ndim != ndim:
         raise InputError(f"trajectory.{field}: expected a {ndim}-D array, got shape {out.shape}")
     if not np.all(np.isfinite(out)):
@@ -221,9 +223,7 @@ class Trajectory:
 
     # ------------------------------------------------------------------ combining
     @classmethod
-    def concatenate(
-        cls, trajs: Sequence[Trajectory], *, atol: float = 1e-6
-    ) -> Trajectory:
+    def concatenate(cls, trajs: Sequence[Trajectory], *, atol: float = 1e-6) -> Trajectory:
         """Join trajectories end to start, each shifted to begin where the previous ends.
 
         The joined knots are shared: the first knot of each following trajectory
@@ -250,7 +250,9 @@ class Trajectory:
                     f"trajs[{i}].joint_names: {list(tr.joint_names)} differ from {list(names)}"
                 )
             for field in ("q", "qd", "qdd"):
-                gap = float(np.max(np.abs(getattr(tr, field)[0] - getattr(trajs[i - 1], field)[-1])))
+                gap = float(
+                    np.max(np.abs(getattr(tr, field)[0] - getattr(trajs[i - 1], field)[-1]))
+                )
                 if gap > atol:
                     raise InputError(
                         f"trajs[{i}].{field}: starts {gap:.3g} away from the end of trajs[{i - 1}]"
@@ -269,7 +271,10 @@ class Trajectory:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``format``, ``version``, ``joint_names``, ``t``, ``q``, ``qd``, ``qdd``."""
+        """The JSON form: ``format``, ``version``, ``joint_names``, ``t``, ``q``, ``qd``, ``qdd``.
+
+        Every array is a nested list of floats.
+        """
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -293,9 +298,7 @@ class Trajectory:
             if key not in data:
                 raise InputError(f"{source}:{key}: missing")
         try:
-            return cls(
-                tuple(data["joint_names"]), data["t"], data["q"], data["qd"], data["qdd"]
-            )
+            return cls(tuple(data["joint_names"]), data["t"], data["q"], data["qd"], data["qdd"])
         except InputError as exc:
             raise InputError(f"{source}: {exc}") from None
 
@@ -376,4 +379,3 @@ def _quintic(
     if order == 2:
         return (2 * c2 + x * (6 * c3 + x * (12 * c4 + x * 20 * c5))) / (h * h)
     return (6 * c3 + x * (24 * c4 + x * 60 * c5)) / (h * h * h)
-
