@@ -40,6 +40,15 @@ def pose_pq(T: npt.ArrayLike) -> tuple[list[float], list[float]]:
     return M[:3, 3].tolist(), Rotation.from_matrix(M[:3, :3]).as_quat().tolist()
 
 
+def _child_links(client: BulletClient, body: int, joints: Sequence[str]) -> list[str]:
+    out = []
+    for j in range(client.getNumJoints(body)):
+        info = client.getJointInfo(body, j)
+        if info[1].decode() in joints:
+            out.append(info[12].decode())
+    return out
+
+
 @dataclass
 class ArmBody:
     """An :class:`~planners.arm.Arm` (with its tool) loaded as one PyBullet body.
@@ -78,6 +87,58 @@ class ArmBody:
             for finger in arm.tool.finger_joints:
                 client.resetJointState(body, joints[finger], arm.finger_opening)
         return self
+
+    def exclude_adjacent_pairs(self) -> frozenset[tuple[str, str]]:
+        """Turn off self-collision between links that may always touch; return the pairs.
+
+        PyBullet's self-collision skips only a link and its direct parent. Links joined
+        by fixed joints (flange, tool mount, tool body) are one rigid group, so this
+        also skips: pairs within a group, pairs of groups one movable joint apart, the
+        fingers of a gripper against each other, and pairs already in contact at the
+        ``home`` configuration (flush faces of a model). What remains is what a
+        self-collision means: two links that are not meant to touch.
+        """
+        client, body = self.client, self.body
+        n = client.getNumJoints(body)
+        parent = {j: client.getJointInfo(body, j)[16] for j in range(n)}
+        fixed = {j: client.getJointInfo(body, j)[2] == 4 for j in range(n)}  # JOINT_FIXED
+
+        def group(link: int) -> int:
+            while link >= 0 and fixed[link]:
+                link = parent[link]
+            return link
+
+        def parent_group(g: int) -> int:
+            return -2 if g < 0 else group(parent[g])
+
+        links = [-1, *range(n)]
+        pairs: set[tuple[int, int]] = set()
+        for a in links:
+            for b in links:
+                if a >= b:
+                    continue
+                ga, gb = group(a), group(b)
+                if ga == gb or parent_group(ga) == gb or parent_group(gb) == ga:
+                    pairs.add((a, b))
+        names = {index: name for name, index in self.link_indices.items()}
+        if self.arm.tool is not None and len(self.arm.tool.finger_joints) > 1:
+            fingers = [
+                self.link_indices[link]
+                for link in _child_links(client, body, self.arm.tool.finger_joints)
+            ]
+            pairs.update((min(a, b), max(a, b)) for a in fingers for b in fingers if a != b)
+        home = self.arm.configurations.get("home")
+        if home is not None:
+            saved = [client.getJointState(body, j)[0] for j in self.joint_indices]
+            self.set_q(home)
+            client.performCollisionDetection()
+            for c in client.getContactPoints(bodyA=body, bodyB=body):
+                pairs.add((min(c[3], c[4]), max(c[3], c[4])))
+            self.set_q(saved)
+        for a, b in pairs:
+            client.setCollisionFilterPair(body, body, a, b, enableCollision=0)
+        named = (sorted((names.get(a, str(a)), names.get(b, str(b)))) for a, b in pairs)
+        return frozenset((a, b) for a, b in named)
 
     def link_index(self, link: str) -> int:
         """PyBullet index of ``link``; UnknownNameError lists the links."""
