@@ -114,6 +114,19 @@ def bench_collision(json_out: JsonOut = None) -> None:
     _write_json(json_out, result)
 
 
+@bench_app.command("validate")
+def bench_validate(
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each; the median is reported.")] = 5,
+    json_out: JsonOut = None,
+) -> None:
+    """Sweep and physics replay of a pick-and-place: how many times faster than real time."""
+    from bench.validate import print_table, run
+
+    result = run(repeats=repeats, progress=console)
+    print_table(console, result)
+    _write_json(json_out, result)
+
+
 def _write_json(path: Path | None, result: dict) -> None:
     if path is None:
         return
@@ -131,3 +144,100 @@ def main() -> None:
     except RobotCellError as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(2)
+
+
+# ---------------------------------------------------------------------- streaming (issue 7)
+KeysDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys", help="CURVE key directory (see `cellctl keys`). CURVE is on by default."
+    ),
+]
+InsecurePlaintext = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-plaintext", help="No encryption or authentication; loopback endpoints only."
+    ),
+]
+
+
+@app.command("keys")
+def keys_cmd(
+    directory: Annotated[Path, typer.Argument(help="Where to write the key directory.")],
+) -> None:
+    """Write CURVE server and client certificates and allow the client key."""
+    from cells.security import create_keys
+
+    paths = create_keys(directory)
+    console.print(f"server public key: {paths.server_public}")
+    console.print(f"client secret key: {paths.client_secret} (mode 0600)")
+    console.print(f"allowlist: {paths.allowed}/ (one public key file per allowed client)")
+
+
+@app.command("serve-arm")
+def serve_arm_cmd(
+    robot: Annotated[str, typer.Option("--robot", help="Arm model, e.g. ur5e or panda.")],
+    bind: Annotated[
+        str, typer.Option("--bind", help="Stream endpoint, e.g. tcp://127.0.0.1:5555.")
+    ],
+    rate: Annotated[
+        float, typer.Option("--rate", min=1, max=10_000, help="Stream rate [Hz].")
+    ] = 1000.0,
+    keys: KeysDir = None,
+    insecure_plaintext: InsecurePlaintext = False,
+    watchdog_ms: Annotated[
+        float, typer.Option("--watchdog-ms", min=0.1, help="Stop when no valid setpoint [ms].")
+    ] = 20.0,
+    command_bind: Annotated[
+        str | None,
+        typer.Option("--command-bind", help="Command endpoint (default: stream port + 1)."),
+    ] = None,
+) -> None:
+    """Serve a simulated arm (PyBullet): setpoint stream and arm commands."""
+    from cells.arm_endpoint import ArmEndpoint, command_endpoint_for, serve_arm
+
+    def ready(endpoint: ArmEndpoint) -> None:
+        console.print(
+            f"arm {robot} at {rate:g} Hz: stream {bind}, commands "
+            f"{command_bind or command_endpoint_for(bind)}"
+            f"{' (PLAIN TEXT)' if insecure_plaintext else ' (CURVE)'}"
+        )
+
+    serve_arm(
+        robot, bind, rate, str(keys) if keys else None, insecure_plaintext, watchdog_ms / 1e3,
+        command_bind, ready,
+    )  # fmt: skip
+
+
+@app.command("serve")
+def serve_cmd(
+    bind: Annotated[
+        str, typer.Option("--bind", help="Control endpoint, e.g. tcp://127.0.0.1:5560.")
+    ],
+    keys: KeysDir = None,
+    insecure_plaintext: InsecurePlaintext = False,
+) -> None:
+    """Serve the control endpoint (status, run, pause, resume, abort, stop, reset ...)."""
+    from cells.control_endpoint import ControlEndpoint
+
+    with ControlEndpoint(bind, str(keys) if keys else None, insecure_plaintext) as endpoint:
+        console.print(
+            f"control endpoint {bind}{' (PLAIN TEXT)' if insecure_plaintext else ' (CURVE)'}"
+        )
+        endpoint.serve()
+
+
+@bench_app.command("stream")
+def bench_stream(
+    rate: Annotated[float, typer.Option("--rate", min=1, max=10_000, help="Rate [Hz].")] = 1000.0,
+    seconds: Annotated[
+        float, typer.Option("--seconds", min=0.5, help="Streaming time [s].")
+    ] = 20.0,
+    json_out: JsonOut = None,
+) -> None:
+    """Setpoint streaming over TCP loopback with CURVE: loss, lateness, latency, jitter."""
+    from bench.stream import print_table, run
+
+    result = run(rate_hz=rate, seconds=seconds, progress=console)
+    print_table(console, result)
+    _write_json(json_out, result)

@@ -1,3 +1,29 @@
 """PyBullet: worlds built from the project's URDF, validation, simulated arm and spindle."""
 
-__all__: list[str] = []
+from sim.arm_body import ArmBody
+from sim.client import BulletClient, bullet_client
+from sim.replay import ReplaySettings, ToolAction, ToolEvent, replay
+from sim.sweep import Screen, SweepSettings, sweep
+from sim.validate import validate
+from sim.verdict import Verdict, Violation, ViolationKind
+from sim.world import BodySpec, World, WorldSpec
+
+__all__ = [
+    "ArmBody",
+    "BodySpec",
+    "BulletClient",
+    "ReplaySettings",
+    "Screen",
+    "SweepSettings",
+    "ToolAction",
+    "ToolEvent",
+    "Verdict",
+    "Violation",
+    "ViolationKind",
+    "World",
+    "WorldSpec",
+    "bullet_client",
+    "replay",
+    "sweep",
+    "validate",
+]

@@ -72,6 +72,8 @@ class ReplaySettings:
         part_tolerance: Largest accepted position [m] and angle [rad] error of a placed
             part against its target.
         contact_every: Check contacts every this many steps (1 = every step).
+        handoff_time: A held part's contacts are not judged within this time [s] after
+            its grasp and before its release: it leaves and reaches a surface then.
         contact_depth: A contact counts when it penetrates deeper than this [m] ...
         contact_force: ... or pushes harder than this [N]; below both it is a touch (a
             part resting where it lies).
@@ -84,6 +86,7 @@ class ReplaySettings:
     settle_time: float = 0.2
     part_tolerance: tuple[float, float] = (2e-4, np.radians(0.5))
     contact_every: int = 1
+    handoff_time: float = 0.15
     contact_depth: float = 5e-4
     contact_force: float = 2.0
 
@@ -186,7 +189,10 @@ def replay(
                 torque, cap = float(abs(tau[i])), float(effort[i])
                 violations.append(Violation(t, ViolationKind.EFFORT, names[i], torque, cap, "N m"))
             if k % cfg.contact_every == 0:
-                violations.extend(_contacts(world, body.body, held, allowed, t, cfg))
+                judged = {
+                    p: c for p, c in held.items() if not _in_handoff(p, t, events, cfg.handoff_time)
+                }
+                violations.extend(_contacts(world, body.body, judged, set(held), allowed, t, cfg))
         for event in pending:  # events after the last step still happen
             _apply_event(world, body.body, tcp, event, held)
         for _ in range(round(cfg.settle_time / dt)):
@@ -245,18 +251,35 @@ def _apply_event(
         client.removeConstraint(held.pop(event.part))
 
 
+def _in_handoff(part: str, t: float, events: Sequence[ToolEvent], window: float) -> bool:
+    """Whether ``t`` is within ``window`` after a grasp or before a release of ``part``."""
+    for e in events:
+        if e.part != part:
+            continue
+        if e.action is ToolAction.GRASP and e.time <= t <= e.time + window:
+            return True
+        if e.action is ToolAction.RELEASE and e.time - window <= t <= e.time:
+            return True
+    return False
+
+
 def _contacts(
     world: World,
     arm_body: int,
-    held: Mapping[str, int],
+    judged: Mapping[str, int],
+    held: set[str],
     allowed: set[tuple[str, ...]],
     t: float,
     cfg: ReplaySettings,
 ) -> list[Violation]:
-    """CONTACT violations: the arm, or a held part, pressing on what it must not touch."""
+    """CONTACT violations: the arm, or a held part, pressing on what it must not touch.
+
+    ``judged`` are the held parts whose contacts count now; every part in ``held`` may
+    touch the arm that holds it.
+    """
     out = []
     arm_name = world.place(arm_body).split("/")[0]
-    movers = [(arm_body, arm_name)] + [(world.body(p), p) for p in held]
+    movers = [(arm_body, arm_name)] + [(world.body(p), p) for p in judged]
     for body, name in movers:
         for c in world.client.getContactPoints(bodyA=body):
             if -float(c[8]) <= cfg.contact_depth and float(c[9]) <= cfg.contact_force:

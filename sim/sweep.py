@@ -200,6 +200,8 @@ def sweep(
         )
 
     times = sample_times(trajectory, lambda Q: arm.fk_batch(Q)[:, :3, 3], cfg)
+    inside = [e.time for e in events if trajectory.start_time <= e.time <= trajectory.end_time]
+    times = np.unique(np.concatenate((times, inside)))  # sample at every grasp and release
     Q = trajectory.sample(times)
     T_tcp = arm.fk_batch(Q)
     bound = screen(Q) if screen is not None else np.full(len(times), -np.inf)
@@ -219,9 +221,10 @@ def sweep(
             queries += 1
             body.set_q(Q[k])
             movers = [(body.body, arm_name)]
-            for part, _, _ in held:
+            for part, t_grasp, _ in held:
                 if part not in grips:  # where the part sits in the TCP frame at the grasp
-                    grips[part] = np.linalg.inv(T_tcp[k]) @ world.body_pose(part)
+                    T_grasp = arm.fk_batch(trajectory.sample([t_grasp]))[0]
+                    grips[part] = np.linalg.inv(T_grasp) @ world.body_pose(part)
                 world.set_body_pose(part, T_tcp[k] @ grips[part])
                 movers.append((world.body(part), part))
             held_ids = {world.body(p) for p, _, _ in held}

@@ -1,0 +1,163 @@
+"""Validation benchmark: how much faster than real time the sweep and the replay run.
+
+The trajectory is a typical pick-and-place on a UR5e with the parallel gripper: from
+``ready`` to above the battery in the part tray, down, grasp, up, across to above the
+phone mid-frame in its fixture, down, release, up. Waypoints come from IK; each move
+is time-parameterized rest to rest under the arm's limits (its duration is reported;
+about 5 s), and the segments are concatenated with grasp and release events.
+
+Each of the sweep and the replay runs ``repeats`` times on one world; the median
+wall time gives "x real time" = trajectory duration / wall time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+from spatialmath import SE3
+
+from planners import Arm, load_arm, solve_ik
+from planners.cartesian import cartesian_line
+from planners.timing import time_parameterize
+from planners.trajectory import Trajectory
+from sim.replay import ToolAction, ToolEvent, replay
+from sim.sweep import Screen, sweep
+from sim.world import BodySpec, World, WorldSpec
+
+__all__ = ["pick_place_case", "print_table", "run"]
+
+_DOWN = SE3.Rx(np.pi)
+
+
+def _T(x: float, y: float, z: float) -> NDArray[np.float64]:
+    M = np.eye(4)
+    M[:3, 3] = (x, y, z)
+    return M
+
+
+def pick_place_case() -> tuple[WorldSpec, Arm, Trajectory, list[ToolEvent]]:
+    """The world, arm, trajectory and tool events of the benchmark's pick-and-place."""
+    arm = load_arm("ur5e", "parallel_gripper")
+    tray = _T(0.30, 0.30, 0.0)
+    battery = tray @ _T(-0.085, 0.040, 0.005)
+    fixture = _T(0.45, -0.15, 0.0)
+    frame = fixture @ _T(0.0, 0.0, 0.020)
+    spec = WorldSpec(
+        arms={"robot": arm},
+        bodies=(
+            BodySpec("tray", "part_tray", tray),
+            BodySpec("fixture", "midframe_fixture", fixture),
+            BodySpec("frame", "phone_midframe", frame),
+            BodySpec("battery", "battery", battery, fixed=False),
+        ),
+    )
+    # Fingertips just above the 15 mm pocket walls (see tests/test_validate.py).
+    grasp = SE3.Trans(*(battery[:3, 3] + [0.0, 0.0, 0.021])) * _DOWN
+    place = SE3.Trans(*(frame[:3, 3] + [0.042, 0.0, 0.001 + 0.021])) * _DOWN
+    # Joint moves to above the pick and the place; straight Cartesian lines down and up
+    # (a joint-space lift out of a pocket with 0.5 mm clearance drifts into its wall).
+    above_pick = _ik(arm, SE3.Trans(0, 0, 0.08) * grasp, arm.configuration("ready"))
+    down_pick = _line(arm, above_pick, grasp)
+    up_pick = _line(arm, down_pick[-1], SE3.Trans(0, 0, 0.08) * grasp)
+    above_place = _ik(arm, SE3.Trans(0, 0, 0.08) * place, up_pick[-1])
+    down_place = _line(arm, above_place, place)
+    up_place = _line(arm, down_place[-1], SE3.Trans(0, 0, 0.08) * place)
+    paths = [
+        np.stack([arm.configuration("ready"), above_pick]),
+        down_pick,
+        up_pick,
+        np.stack([up_pick[-1], above_place]),
+        down_place,
+        up_place,
+    ]
+    segments = []
+    for path in paths:
+        timed = time_parameterize(path, arm.limits)
+        if timed.trajectory is None:
+            raise RuntimeError(f"benchmark case: timing failed: {timed.reason}")
+        segments.append(timed.trajectory)
+    trajectory = Trajectory.concatenate(segments)
+    ends = np.cumsum([s.duration for s in segments])
+    events = [ToolEvent(float(ends[1]), ToolAction.GRASP, "battery"),
+              ToolEvent(float(ends[4]), ToolAction.RELEASE, "battery")]  # fmt: skip
+    return spec, arm, trajectory, events
+
+
+def _ik(arm: Arm, pose: SE3, q_ref: NDArray[np.float64]) -> NDArray[np.float64]:
+    res = solve_ik(arm, pose, q_ref)
+    if not res.success:
+        raise RuntimeError(f"benchmark case: IK failed: {res.reason}")
+    return np.asarray(res.q)
+
+
+def _line(arm: Arm, q_start: NDArray[np.float64], pose: SE3) -> NDArray[np.float64]:
+    res = cartesian_line(arm, q_start, pose)
+    if res.reason is not None:
+        raise RuntimeError(f"benchmark case: Cartesian line failed: {res.reason}")
+    return np.asarray(res.path)
+
+
+def run(
+    repeats: int = 5, screen: Screen | None = None, progress: Console | None = None
+) -> dict[str, Any]:
+    """Run the benchmark; returns ``{"sweep_x_realtime", "replay_x_realtime", ...}``."""
+    spec, _, trajectory, events = pick_place_case()
+    allowed = [("robot", "battery")]
+    sweeps, replays = [], []
+    verdicts = []
+    with World(spec) as world:
+        for i in range(repeats):
+            if progress is not None:
+                progress.print(
+                    f"run {i + 1}/{repeats}: sweep and replay of {trajectory.duration:.2f} s"
+                )
+            t0 = time.perf_counter()
+            s = sweep(
+                world, "robot", trajectory, events=events, allowed_contacts=allowed, screen=screen
+            )
+            t1 = time.perf_counter()
+            r = replay(world, "robot", trajectory, events=events, allowed_contacts=allowed)
+            t2 = time.perf_counter()
+            sweeps.append(t1 - t0)
+            replays.append(t2 - t1)
+            verdicts.append((s, r))
+    s, r = verdicts[-1]
+    sweep_s, replay_s = statistics.median(sweeps), statistics.median(replays)
+    return {
+        "sweep_x_realtime": trajectory.duration / sweep_s,
+        "replay_x_realtime": trajectory.duration / replay_s,
+        "trajectory_s": trajectory.duration,
+        "sweep_ms_median": sweep_s * 1e3,
+        "replay_ms_median": replay_s * 1e3,
+        "sweep_samples": s.stats["sweep_samples"],
+        "sweep_exact_queries": s.stats["sweep_exact_queries"],
+        "screen": screen is not None,
+        "verdict": s.merged(r).summary(),
+    }
+
+
+def print_table(console: Console, result: dict[str, Any]) -> None:
+    """Print the figures."""
+    table = Table(
+        title=f"Validation of a {result['trajectory_s']:.2f} s pick-and-place (median of runs)"
+    )
+    for col in ("run", "wall ms", "x real time", "detail"):
+        table.add_column(col, justify="right")
+    detail = f"{result['sweep_samples']} samples, {result['sweep_exact_queries']} exact"
+    table.add_row(
+        "sweep", f"{result['sweep_ms_median']:.1f}", f"{result['sweep_x_realtime']:.0f}", detail
+    )
+    table.add_row(
+        "replay (1 kHz)",
+        f"{result['replay_ms_median']:.1f}",
+        f"{result['replay_x_realtime']:.1f}",
+        "",
+    )
+    console.print(table)
+    console.print(f"verdict: {result['verdict']}")
