@@ -35,7 +35,7 @@ __all__ = ["pick_place_case", "print_table", "run"]
 _DOWN = SE3.Rx(np.pi)
 
 
-def _T(x: float, y: float, z: float) -> NDArray[np.float64]:
+def _translation(x: float, y: float, z: float) -> NDArray[np.float64]:
     M = np.eye(4)
     M[:3, 3] = (x, y, z)
     return M
@@ -44,10 +44,10 @@ def _T(x: float, y: float, z: float) -> NDArray[np.float64]:
 def pick_place_case() -> tuple[WorldSpec, Arm, Trajectory, list[ToolEvent]]:
     """The world, arm, trajectory and tool events of the benchmark's pick-and-place."""
     arm = load_arm("ur5e", "parallel_gripper")
-    tray = _T(0.30, 0.30, 0.0)
-    battery = tray @ _T(-0.085, 0.040, 0.005)
-    fixture = _T(0.45, -0.15, 0.0)
-    frame = fixture @ _T(0.0, 0.0, 0.020)
+    tray = _translation(0.30, 0.30, 0.0)
+    battery = tray @ _translation(-0.085, 0.040, 0.005)
+    fixture = _translation(0.45, -0.15, 0.0)
+    frame = fixture @ _translation(0.0, 0.0, 0.020)
     spec = WorldSpec(
         arms={"robot": arm},
         bodies=(
