@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from planners.edges import edges_valid, valid_prefix
 from planners.errors import InputError
 from planners.plan_result import PlanResult, PlanStats, PlanStatus, path_length
 from planners.space import ConfigurationSpace, edge_points
@@ -157,31 +158,25 @@ def _advance(
     per_step: int,
     max_steps: int,
 ) -> tuple[bool, int]:
-    """Grow ``tree`` from node ``i`` straight towards ``target``, one step per validity call.
+    """Grow ``tree`` from node ``i`` straight towards ``target``, at most ``max_steps`` steps.
 
-    Every step adds its last configuration as a node; a blocked step adds the last valid
-    configuration before the obstacle (if any) and stops.
+    The configurations of the whole advance are checked coarse first (two validity calls);
+    the valid stretch before the first invalid configuration becomes a chain of nodes, one
+    every ``per_step`` configurations and one at its end.
 
     Returns:
         Whether ``target`` was reached (it is then the last node), and the last node added
         (or ``i`` when none was).
     """
     pts = edge_points(tree.nodes[i], target, resolution)
-    pts[-1] = target
+    n = min(pts.shape[0], max_steps * per_step)
+    k = valid_prefix(valid, pts[:n])
     last = i
-    for s in range(max_steps):
-        chunk = pts[s * per_step : (s + 1) * per_step]
-        if chunk.shape[0] == 0:
-            return True, last
-        ok = valid(chunk)
-        if ok.all():
-            last = tree.add(chunk[-1], last)
-            continue
-        k = int(np.argmin(ok))
-        if k > 0:
-            last = tree.add(chunk[k - 1], last)
-        return False, last
-    return pts.shape[0] <= max_steps * per_step, last
+    for s in range(per_step - 1, k, per_step):
+        last = tree.add(pts[s], last)
+    if k % per_step:
+        last = tree.add(pts[k - 1], last)
+    return k == pts.shape[0], last
 
 
 def rrt_connect(
@@ -255,11 +250,8 @@ def rrt_connect(
     roots = G[good]
 
     # The straight edges start -> every goal, in one call.
-    edges = [edge_points(q0, g, resolution) for g in roots]
-    ok = valid(np.concatenate(edges))
-    split = np.cumsum([e.shape[0] for e in edges])[:-1]
-    direct = [bool(part.all()) for part in np.split(ok, split)]
-    if any(direct):
+    direct = edges_valid(valid, [(q0, g) for g in roots], resolution)
+    if direct.any():
         lengths = np.where(direct, np.linalg.norm(roots - q0, axis=1), np.inf)
         k = int(np.argmin(lengths))
         path = np.vstack((q0, roots[k]))

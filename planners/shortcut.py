@@ -25,8 +25,9 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from planners.edges import edges_valid
 from planners.errors import InputError
-from planners.space import ConfigurationSpace, edge_points
+from planners.space import ConfigurationSpace
 
 __all__ = ["ShortcutStats", "shortcut"]
 
@@ -57,20 +58,6 @@ def _lengths(P: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.linalg.norm(np.diff(P, axis=0), axis=1)
 
 
-def _edges_ok(
-    valid: Callable[[NDArray[np.float64]], NDArray[np.bool_]],
-    pairs: list[tuple[NDArray[np.float64], NDArray[np.float64]]],
-    resolution: float,
-) -> list[bool]:
-    """Validity of several straight edges, all checked in one call."""
-    if not pairs:
-        return []
-    edges = [edge_points(a, b, resolution) for a, b in pairs]
-    ok = valid(np.concatenate(edges))
-    ends = np.cumsum([e.shape[0] for e in edges])
-    return [bool(ok[e0:e1].all()) for e0, e1 in zip(np.r_[0, ends[:-1]], ends, strict=True)]
-
-
 def _greedy(
     valid: Callable[[NDArray[np.float64]], NDArray[np.bool_]],
     P: NDArray[np.float64],
@@ -81,7 +68,7 @@ def _greedy(
     i, K = 0, P.shape[0]
     while i < K - 1:
         later = list(range(K - 1, i + 1, -1))  # farthest first; i + 1 is reachable already
-        ok = _edges_ok(valid, [(P[i], P[j]) for j in later], resolution)
+        ok = edges_valid(valid, [(P[i], P[j]) for j in later], resolution)
         i = next((j for j, good in zip(later, ok, strict=True) if good), i + 1)
         keep.append(i)
     return P[keep]
@@ -157,7 +144,7 @@ def shortcut(
                 gain = (s1 - s0) - float(np.linalg.norm(b - a))
                 if gain > _MIN_GAIN:
                     cands.append((gain, k0, a, k1, b))
-        ok = _edges_ok(valid, [(c[2], c[4]) for c in cands], resolution)
+        ok = edges_valid(valid, [(c[2], c[4]) for c in cands], resolution)
         good = [c for c, g in zip(cands, ok, strict=True) if g]
         if not good:
             idle += 1
