@@ -1,0 +1,411 @@
+"""The fast collision model: link spheres against scene primitives, batched.
+
+:class:`CollisionModel` covers every link with collision geometry (arm, tool, fingers at
+the arm's ``finger_opening``) and every attachment with spheres (:mod:`planners.spheres`)
+and checks, in one compiled kernel per batch of configurations (N, dof):
+
+* joint position limits;
+* robot and attachment spheres against the scene's obstacles, keeping ``scene.padding``;
+* self-collision between sphere groups that are not adjacent (padding 0: the spheres
+  already over-cover);
+* attachments against the arm's links except the attachment's link and ``touch_links``.
+
+**Adjacency** (pairs never checked against each other): a link and its nearest ancestor
+that has collision geometry (parent-child in the URDF, skipping geometry-less frames
+such as a flange), pairs whose spheres overlap at the arm's ``home`` configuration (zero
+when it has none, clipped into the limits), and the pairs the scene allows. The same
+pairs are skipped by :class:`sim.exact.ExactChecker` (via :attr:`CollisionModel.ignored`).
+
+The model is conservative: the spheres contain the links (see :mod:`planners.spheres`),
+so a configuration the exact geometry finds colliding is never reported valid. It errs
+the other way by up to the spheres' bulge (1-6 cm at a link's flat ends and edges).
+
+Each group's spheres sit inside one bounding sphere tested first; ``valid`` stops at
+the first hit of each configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+
+from planners import collision_kernel as kernel
+from planners.arm import Arm
+from planners.errors import InputError, ModelError, UnknownNameError
+from planners.scene import Box, Capsule, Cylinder, Scene, Sphere
+from planners.spheres import LinkSpheres, _origin, robot_spheres, shape_spheres
+
+__all__ = ["CollisionModel", "Contact"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+PARALLEL_FROM = 128  # batch size from which the kernel runs on every core
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The pair that sets the clearance of one configuration.
+
+    Attributes:
+        distance: Signed distance of the sphere model [m] (negative: penetration).
+        a: A link or attachment name.
+        b: An obstacle, link or attachment name.
+    """
+
+    distance: float
+    a: str
+    b: str
+
+
+@dataclass(frozen=True)
+class _Links:
+    names: tuple[str, ...]
+    parent: NDArray[np.int64]
+    jtype: NDArray[np.int64]
+    jcol: NDArray[np.int64]
+    origin: NDArray[np.float64]
+    axis: NDArray[np.float64]
+
+
+def _compile_links(arm: Arm) -> _Links:
+    """The arm's merged URDF as arrays for the kernel, links in topological order."""
+    robot = ET.fromstring(arm.urdf_text)
+    joints = {}
+    for j in robot.iter("joint"):
+        child = j.find("child")
+        parent = j.find("parent")
+        if child is None or parent is None:
+            raise ModelError(f"joint {j.get('name')!r}: missing <parent> or <child>")
+        joints[child.get("link", "")] = j
+    children: dict[str, list[str]] = {}
+    for child, j in joints.items():
+        children.setdefault(j.find("parent").get("link", ""), []).append(child)  # type: ignore[union-attr]
+    order = [arm.base_link]
+    for name in order:
+        order.extend(children.get(name, []))
+    index = {n: i for i, n in enumerate(order)}
+    fingers = set(arm.tool.finger_joints) if arm.tool is not None else set()
+    cols = {n: i for i, n in enumerate(arm.joint_names)}
+    values: dict[str, float] = {}
+
+    def value(j: ET.Element) -> float:
+        name = j.get("name", "")
+        if name in fingers:
+            return float(arm.finger_opening)
+        mimic = j.find("mimic")
+        if mimic is not None:
+            src = next((x for x in joints.values() if x.get("name") == mimic.get("joint")), None)
+            if src is not None:
+                return float(mimic.get("multiplier", "1")) * value(src) + float(mimic.get("offset", "0"))
+        return values.get(name, 0.0)
+
+    L = len(order)
+    parent = np.full(L, -1, np.int64)
+    jtype = np.zeros(L, np.int64)
+    jcol = np.zeros(L, np.int64)
+    origin = np.tile(np.eye(4), (L, 1, 1))
+    axis = np.zeros((L, 3))
+    for i, name in enumerate(order[1:], 1):
+        j = joints[name]
+        parent[i] = index[j.find("parent").get("link", "")]  # type: ignore[union-attr]
+        origin[i] = _origin(j.find("origin"))
+        ax_el = j.find("axis")
+        ax = np.array([float(v) for v in (ax_el.get("xyz", "1 0 0") if ax_el is not None else "1 0 0").split()])
+        ax = ax / max(float(np.linalg.norm(ax)), 1e-12)
+        kind = j.get("type", "fixed")
+        jn = j.get("name", "")
+        if kind in ("revolute", "continuous", "prismatic") and jn in cols:
+            jtype[i] = 2 if kind == "prismatic" else 1
+            jcol[i] = cols[jn]
+            axis[i] = ax
+        elif kind in ("revolute", "continuous", "prismatic"):
+            v = value(j)
+            motion = np.eye(4)
+            if kind == "prismatic":
+                motion[:3, 3] = v * ax
+            else:
+                K = np.array([[0, -ax[2], ax[1]], [ax[2], 0, -ax[0]], [-ax[1], ax[0], 0]])
+                motion[:3, :3] = np.eye(3) + math.sin(v) * K + (1 - math.cos(v)) * K @ K
+            origin[i] = origin[i] @ motion
+    return _Links(tuple(order), parent, jtype, jcol, origin, axis)
+
+
+def _params(o: Box | Sphere | Cylinder | Capsule) -> tuple[int, list[float]]:
+    if isinstance(o, Box):
+        return 0, list(o.half_extents)
+    if isinstance(o, Sphere):
+        return 1, [o.radius, 0.0, 0.0]
+    if isinstance(o, Cylinder):
+        return 2, [o.radius, o.length / 2, 0.0]
+    return 3, [o.radius, o.length / 2, 0.0]
+
+
+class CollisionModel:
+    """Batched collision checks of an arm (with tool and attachments) in a scene.
+
+    Args:
+        arm: The arm, as loaded by :func:`planners.load_arm`.
+        scene: Obstacles, attachments, padding and allowed pairs (empty by default).
+
+    Raises:
+        UnknownNameError: an attachment names a link the arm does not have.
+    """
+
+    def __init__(self, arm: Arm, scene: Scene | None = None) -> None:
+        self.arm = arm
+        self.scene = Scene() if scene is None else scene
+        self._links = _compile_links(arm)
+        links = self._links
+        index = {n: i for i, n in enumerate(links.names)}
+        groups: list[LinkSpheres] = [s for s in robot_spheres(arm.urdf_text) if s.link in index]
+        group_link = [index[s.link] for s in groups]
+        for att in self.scene.attachments:
+            if att.link not in index:
+                raise UnknownNameError(f"link for attachment {att.name!r}", att.link, links.names)
+            local = shape_spheres(att.name, att.shapes)
+            T = np.asarray(att.T_link_object)
+            centers = np.asarray(local.centers) @ T[:3, :3].T + T[:3, 3]
+            groups.append(LinkSpheres(att.name, centers, np.asarray(local.radii)))
+            group_link.append(index[att.link])
+        self.groups: tuple[str, ...] = tuple(g.link for g in groups)
+        self.n_spheres = sum(len(g.radii) for g in groups)
+        spheres = np.concatenate([np.c_[g.centers, g.radii] for g in groups])
+        gstart = np.cumsum([0] + [len(g.radii) for g in groups]).astype(np.int64)
+        gbound = np.zeros((len(groups), 4))
+        for k, g in enumerate(groups):
+            C = np.asarray(g.centers)
+            c = (C.min(axis=0) + C.max(axis=0)) / 2
+            gbound[k, :3] = c
+            gbound[k, 3] = np.max(np.linalg.norm(C - c, axis=1) + g.radii) * (1 + 1e-9)
+        obstacles = self.scene.obstacles
+        M = len(obstacles)
+        otype = np.zeros(M, np.int64)
+        oinv = np.zeros((M, 3, 4))
+        oparam = np.zeros((M, 3))
+        for m, o in enumerate(obstacles):
+            otype[m], oparam[m] = _params(o)
+            oinv[m] = np.linalg.inv(np.asarray(o.pose))[:3]
+        gmask = np.ones((len(groups), M), np.uint8)
+        for g, gname in enumerate(self.groups):
+            for m, o in enumerate(obstacles):
+                if self.scene.is_allowed(gname, o.name):
+                    gmask[g, m] = 0
+        self._fk_args = (
+            np.ascontiguousarray(arm.base, dtype=np.float64),
+            links.parent, links.jtype, links.jcol, links.origin, links.axis,
+        )  # fmt: skip
+        self._group_args = (np.asarray(group_link, np.int64), gstart, spheres, gbound)
+        self._obstacle_args = (otype, oinv, oparam, gmask)
+        ignored = self._adjacent(group_link)
+        n_att = len(self.scene.attachments)
+        att_names = {a.name: a for a in self.scene.attachments}
+        pairs = []
+        for g in range(len(groups)):
+            for h in range(g + 1, len(groups)):
+                a, b = self.groups[g], self.groups[h]
+                if (a, b) in ignored or (b, a) in ignored:
+                    continue
+                if a in att_names and b in att_names:
+                    continue  # two held parts: the cell's business, not the arm's
+                pairs.append((g, h))
+        self._pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+        # Self pairs checked with padding 0, world pairs with the scene's padding.
+        self._set_pairs(self._pairs)
+        self.ignored: frozenset[tuple[str, str]] = frozenset(ignored)
+        logger.debug("collision model %s: %d groups, %d spheres, %d self pairs, %d obstacles, %d attachments",
+                     arm.name, len(groups), self.n_spheres, len(pairs), M, n_att)  # fmt: skip
+
+    def _set_pairs(self, pairs: NDArray[np.int64]) -> None:
+        lim = self.arm.limits
+        self._limits = (np.ascontiguousarray(lim.lower), np.ascontiguousarray(lim.upper))
+        self._args = (
+            *self._limits, *self._fk_args, *self._group_args, *self._obstacle_args, pairs, float(self.scene.padding)
+        )
+        self._dist_args = (*self._fk_args, *self._group_args, *self._obstacle_args, pairs)
+
+    def _adjacent(self, group_link: list[int]) -> set[tuple[str, str]]:
+        """Pairs of group names never checked against each other (see the module doc)."""
+        links = self._links
+        has_geometry = {gl: name for name, gl in zip(self.groups, group_link, strict=True)
+                        if name in links.names}  # fmt: skip
+        ignored: set[tuple[str, str]] = set()
+        for name, gl in zip(self.groups, group_link, strict=True):
+            if name not in links.names:
+                continue
+            p = int(links.parent[gl])
+            while p >= 0 and p not in has_geometry:
+                p = int(links.parent[p])
+            if p >= 0:
+                ignored.add((has_geometry[p], name))
+        for att in self.scene.attachments:
+            ignored.add((att.link, att.name))
+            for t in att.touch_links:
+                ignored.add((t, att.name))
+        for a, b in self.scene.allowed:
+            ignored.add((a, b))
+        # Pairs touching at the home configuration.
+        q0 = self.arm.configurations.get("home")
+        if q0 is None:
+            q0 = np.clip(np.zeros(self.arm.dof), self.arm.limits.lower, self.arm.limits.upper)
+        W = kernel.sphere_centres(np.asarray(q0, dtype=np.float64)[None], (*self._fk_args, *self._group_args[:3]))[0]
+        gstart = self._group_args[1]
+        for g in range(len(self.groups)):
+            for h in range(g + 1, len(self.groups)):
+                A = W[gstart[g] : gstart[g + 1]]
+                B = W[gstart[h] : gstart[h + 1]]
+                d = np.linalg.norm(A[:, None, :3] - B[None, :, :3], axis=2) - A[:, None, 3] - B[None, :, 3]
+                if np.any(d < 0):
+                    ignored.add((self.groups[g], self.groups[h]))
+        return ignored
+
+    # ----------------------------------------------------------------- helpers
+
+    def _batch(self, q: npt.ArrayLike, field: str = "Q") -> NDArray[np.float64]:
+        try:
+            Q = np.asarray(q, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{field}: expected (N, {self.arm.dof}) numbers") from exc
+        if Q.ndim == 1:
+            Q = Q[None]
+        if Q.ndim != 2 or Q.shape[1] != self.arm.dof:
+            raise InputError(f"{field}: expected shape (N, {self.arm.dof}) or ({self.arm.dof},), got {np.shape(q)}")
+        if not np.isfinite(Q).all():
+            raise InputError(f"{field}: every value must be finite")
+        return np.ascontiguousarray(Q)
+
+    def _names(self, code: int) -> tuple[str, str]:
+        M = len(self.scene.obstacles)
+        G = len(self.groups)
+        g, rest = divmod(int(code), M + G)
+        if rest < M:
+            return self.groups[g], self.scene.obstacles[rest].name
+        return self.groups[g], self.groups[rest - M]
+
+    # ------------------------------------------------------------------- API
+
+    @property
+    def self_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Pairs of links or attachments checked for self-collision."""
+        return tuple((self.groups[g], self.groups[h]) for g, h in self._pairs)
+
+    def valid(self, Q: npt.ArrayLike) -> NDArray[np.bool_]:
+        """Whether configurations are within the joint limits and free of collision.
+
+        Args:
+            Q: (N, dof) configurations [rad or m]; a single (dof,) one counts as N = 1.
+
+        Returns:
+            (N,) bool.
+
+        Raises:
+            InputError: wrong shape or a non-finite value.
+        """
+        Q = self._batch(Q)
+        return kernel.first_hits(Q, self._args, len(Q) >= PARALLEL_FROM) == -1  # type: ignore[no-any-return]
+
+    def explain(self, q: npt.ArrayLike) -> str | None:
+        """Why one configuration (dof,) is invalid, or ``None`` when it is valid."""
+        Q = self._batch(q, "q")
+        code = int(kernel.first_hits(Q[:1], self._args, False)[0])
+        if code == -1:
+            return None
+        if code == -2:
+            bad = [n for n, v, lo, hi in zip(self.arm.joint_names, Q[0], *self._limits, strict=True) if not lo <= v <= hi]
+            return f"outside the joint limits: {', '.join(bad)}"
+        a, b = self._names(code)
+        return f"collision: {a} - {b}"
+
+    def colliding_pair(self, q: npt.ArrayLike) -> tuple[str, str] | None:
+        """The first colliding pair found for one configuration (dof,), or ``None``.
+
+        Joint limits are not considered.
+        """
+        Q = self._batch(q, "q")
+        args = (np.full(self.arm.dof, -np.inf), np.full(self.arm.dof, np.inf), *self._args[2:])
+        code = int(kernel.first_hits(Q[:1], args, False)[0])
+        return None if code < 0 else self._names(code)
+
+    def clearance(self, Q: npt.ArrayLike) -> NDArray[np.float64]:
+        """Smallest signed distance of the sphere model per configuration [m].
+
+        Negative values are penetration depths. Robot-to-obstacle distances do not
+        subtract the padding: a configuration within the limits is valid exactly when
+        its robot-obstacle distances are at least ``scene.padding`` and its self
+        distances at least 0. ``inf`` when nothing is checked.
+
+        Args:
+            Q: (N, dof) configurations.
+
+        Returns:
+            (N,) distances [m].
+        """
+        Q = self._batch(Q)
+        return kernel.min_distances(Q, self._dist_args)[0]
+
+    def clearance_detail(self, q: npt.ArrayLike) -> Contact:
+        """The clearance of one configuration (dof,) and the pair that sets it."""
+        Q = self._batch(q, "q")
+        d, code = kernel.min_distances(Q[:1], self._dist_args)
+        if code[0] < 0:
+            return Contact(float(d[0]), "", "")
+        a, b = self._names(int(code[0]))
+        return Contact(float(d[0]), a, b)
+
+    def _steps(self, qa: NDArray[np.float64], qb: NDArray[np.float64], resolution: float) -> NDArray[np.int64]:
+        if not (math.isfinite(resolution) and resolution > 0):
+            raise InputError(f"resolution: expected a positive number [rad], got {resolution!r}")
+        span = np.abs(qb - qa).max(axis=1)
+        return (np.ceil(span / resolution).astype(np.int64) + 1).clip(min=2)
+
+    def check_motion(self, q_a: npt.ArrayLike, q_b: npt.ArrayLike, resolution: float = 0.01) -> bool:
+        """Whether the straight joint-space segment from ``q_a`` to ``q_b`` is valid.
+
+        Checks both ends and evenly spaced configurations no more than ``resolution``
+        apart in any joint [rad or m], coarse to fine, stopping at the first hit.
+        """
+        qa = self._batch(q_a, "q_a")[0]
+        qb = self._batch(q_b, "q_b")[0]
+        n = int(self._steps(qa[None], qb[None], resolution)[0])
+        return kernel.first_hit_motion(qa, qb, n, self._args) == -1
+
+    def check_motions(self, QA: npt.ArrayLike, QB: npt.ArrayLike, resolution: float = 0.01) -> NDArray[np.bool_]:
+        """:meth:`check_motion` for E segments ``QA[e] -> QB[e]`` (E, dof) at once: (E,) bool."""
+        A = self._batch(QA, "QA")
+        B = self._batch(QB, "QB")
+        if A.shape != B.shape:
+            raise InputError(f"QA, QB: expected equal shapes, got {A.shape} and {B.shape}")
+        n = self._steps(A, B, resolution)
+        return kernel.first_hit_motions(A, B, n, self._args) == -1  # type: ignore[no-any-return]
+
+    def spheres(self, q: npt.ArrayLike) -> NDArray[np.float64]:
+        """World spheres of the model for configurations (N, dof): (N, S, 4) ``x y z r`` [m]."""
+        Q = self._batch(q)
+        return kernel.sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
+
+    def sphere_groups(self) -> tuple[tuple[str, int, int], ...]:
+        """``(name, start, stop)`` of each group's rows in :meth:`spheres`."""
+        gstart = self._group_args[1]
+        return tuple((n, int(gstart[i]), int(gstart[i + 1])) for i, n in enumerate(self.groups))
+
+    def link_poses(self, q: npt.ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """World poses (N, 4, 4) of every link by name, from the model's own kinematics."""
+        Q = self._batch(q)
+        P = kernel.link_poses(Q, self._fk_args)
+        out = {}
+        for i, n in enumerate(self._links.names):
+            T = np.zeros((len(Q), 4, 4))
+            T[:, :3] = P[:, i]
+            T[:, 3, 3] = 1.0
+            out[n] = T
+        return out
+
+    def with_scene(self, scene: Scene) -> CollisionModel:
+        """A model of the same arm in another scene (the spheres are cached)."""
+        return CollisionModel(self.arm, scene)

@@ -1,0 +1,550 @@
+"""Conservative sphere covers of link collision geometry, for the fast collision model.
+
+Every ``<collision>`` of a link (box, cylinder, sphere, PyBullet's ``<capsule>``, OBJ
+mesh) becomes convex pieces in the link frame:
+
+* a box: itself;
+* a cylinder: the circumscribed 24-sided prism (at most 0.9 % of the radius larger);
+* a mesh: the convex hull of its vertices (what PyBullet's collision uses too);
+* a sphere: itself, kept as an exact sphere; a capsule: its prism plus two end spheres.
+
+The surface of the pieces is cut into triangles no longer than ``max_edge`` and the
+triangles are clustered (k-means on their centroids, farthest-point start); each cluster
+gets the smallest ball around all its triangles' vertices. A ball that holds a
+triangle's three vertices holds the whole triangle, so **every point of every piece's
+surface lies inside some sphere**: the cover is conservative by construction, not only
+at sample points. The number of spheres per link grows from 1 until the cover bulges
+at most ``tol`` beyond the geometry, or reaches ``max_spheres``.
+
+Over-coverage measured on the shipped models (``max_edge`` 1 cm, ``tol`` 8 mm, at most
+12 spheres per link; bulge = distance from the boundary of the union of spheres to the
+nearest geometry surface sample, the largest over the link; volume = union of spheres
+over the geometry's volume, Monte Carlo):
+
+* Panda + Franka Hand: 81 spheres; bulge 2-13 mm per link (median 8 mm), volume ratio
+  1.5-3.4 (links 1-7: 1.6-2.4; the flat hand 2.6; the thin fingers 3.4).
+* UR5e + screwdriver: 54 spheres; bulge 3-9 mm, volume ratio 1.3-2.1.
+
+(Recomputed by :func:`cover_quality`; see ``tests/test_spheres.py``.)
+
+Covers are cached in memory and on disk (``<tmp>/robotcell-spheres/<hash>.json``, keyed
+by the collision geometry and the parameters), so loading an arm does not refit them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import ConvexHull, cKDTree
+
+from planners.arrays import frozen
+from planners.errors import ModelError
+from planners.obj import read_obj
+from planners.scene import Box, Capsule, Cylinder, Obstacle, Sphere
+
+__all__ = [
+    "ConvexPiece",
+    "LinkGeometry",
+    "LinkSpheres",
+    "cover_quality",
+    "link_geometry",
+    "robot_spheres",
+    "shape_geometry",
+    "shape_spheres",
+    "surface_samples",
+]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+_VERSION = 5  # bump when the fitting changes: invalidates the disk cache
+MAX_EDGE = 0.006  # m
+TOL = 0.012  # m
+MAX_SPHERES = 10
+PRISM_SIDES = 24
+
+
+@dataclass(frozen=True)
+class ConvexPiece:
+    """A convex polyhedron in a link frame.
+
+    Attributes:
+        vertices: (V, 3) [m].
+        triangles: (F, 3) vertex indices of the boundary triangles.
+        equations: (K, 4) outward half-spaces ``n . x + d <= 0`` of the inside.
+    """
+
+    vertices: NDArray[np.float64]
+    triangles: NDArray[np.int64]
+    equations: NDArray[np.float64]
+
+    @classmethod
+    def hull(cls, points: NDArray[np.float64]) -> ConvexPiece:
+        """The convex hull of ``points`` (P, 3)."""
+        h = ConvexHull(points)
+        return cls(frozen(h.points), frozen(h.simplices, np.int64), frozen(h.equations))
+
+    def contains(self, points: NDArray[np.float64], tol: float = 1e-9) -> NDArray[np.bool_]:
+        """Whether each of ``points`` (P, 3) is inside: (P,) bool."""
+        return np.all(points @ self.equations[:, :3].T + self.equations[:, 3] <= tol, axis=1)
+
+
+@dataclass(frozen=True)
+class LinkGeometry:
+    """The collision geometry of one link (or attachment) in its frame.
+
+    Attributes:
+        name: Link name.
+        pieces: Convex pieces.
+        balls: (B, 4) exact spheres ``x, y, z, r`` [m] (URDF spheres, capsule ends).
+    """
+
+    name: str
+    pieces: tuple[ConvexPiece, ...]
+    balls: NDArray[np.float64]
+
+    def contains(self, points: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Whether each of ``points`` (P, 3) lies in the geometry: (P,) bool."""
+        inside = np.zeros(len(points), dtype=bool)
+        for p in self.pieces:
+            inside |= p.contains(points)
+        for x, y, z, r in self.balls:
+            inside |= np.linalg.norm(points - (x, y, z), axis=1) <= r + 1e-9
+        return inside
+
+
+@dataclass(frozen=True)
+class LinkSpheres:
+    """Spheres covering one link's geometry, in the link frame.
+
+    Attributes:
+        link: Link (or attachment) name.
+        centers: (S, 3) sphere centres [m], read-only.
+        radii: (S,) radii [m], read-only.
+    """
+
+    link: str
+    centers: NDArray[np.float64]
+    radii: NDArray[np.float64]
+
+
+def _origin(el: ET.Element | None) -> NDArray[np.float64]:
+    T = np.eye(4)
+    if el is None:
+        return T
+    x, y, z = (float(v) for v in el.get("xyz", "0 0 0").split())
+    r, p, w = (float(v) for v in el.get("rpy", "0 0 0").split())
+    cr, sr, cp, sp, cw, sw = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(w), np.sin(w)
+    T[:3, :3] = [
+        [cw * cp, cw * sp * sr - sw * cr, cw * sp * cr + sw * sr],
+        [sw * cp, sw * sp * sr + cw * cr, sw * sp * cr - cw * sr],
+        [-sp, cp * sr, cp * cr],
+    ]
+    T[:3, 3] = (x, y, z)
+    return T
+
+
+def _apply(T: NDArray[np.float64], P: NDArray[np.float64]) -> NDArray[np.float64]:
+    return P @ T[:3, :3].T + T[:3, 3]
+
+
+def _box_points(half: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half
+
+
+def _prism_points(radius: float, length: float) -> NDArray[np.float64]:
+    a = np.linspace(0, 2 * np.pi, PRISM_SIDES, endpoint=False)
+    rr = radius / np.cos(np.pi / PRISM_SIDES)
+    ring = np.stack([rr * np.cos(a), rr * np.sin(a)], axis=1)
+    return np.concatenate([np.c_[ring, np.full(len(a), z)] for z in (-length / 2, length / 2)])
+
+
+def _pieces(
+    kind: str, T: NDArray[np.float64], params: dict[str, Any]
+) -> tuple[list[ConvexPiece], list[list[float]]]:
+    if kind == "box":
+        return [ConvexPiece.hull(_apply(T, _box_points(np.asarray(params["half"]))))], []
+    if kind == "sphere":
+        c = T[:3, 3]
+        return [], [[c[0], c[1], c[2], params["radius"]]]
+    if kind in ("cylinder", "capsule"):
+        r, h = params["radius"], params["length"]
+        pieces = [ConvexPiece.hull(_apply(T, _prism_points(r, h)))]
+        balls = []
+        if kind == "capsule":
+            for z in (-h / 2, h / 2):
+                c = _apply(T, np.array([[0.0, 0.0, z]]))[0]
+                balls.append([c[0], c[1], c[2], r])
+        return pieces, balls
+    raise ModelError(f"unsupported collision geometry {kind!r}")
+
+
+def _urdf_geometry(
+    geom: ET.Element, T: NDArray[np.float64], where: str
+) -> tuple[list[ConvexPiece], list[list[float]]]:
+    for child in geom:
+        tag = child.tag
+        try:
+            if tag == "box":
+                size = np.array([float(v) for v in child.get("size", "").split()])
+                return _pieces("box", T, {"half": size / 2})
+            if tag == "sphere":
+                return _pieces("sphere", T, {"radius": float(child.get("radius", "nan"))})
+            if tag in ("cylinder", "capsule"):
+                p = {
+                    "radius": float(child.get("radius", "nan")),
+                    "length": float(child.get("length", "nan")),
+                }
+                return _pieces(tag, T, p)
+            if tag == "mesh":
+                scale = np.array([float(v) for v in child.get("scale", "1 1 1").split()])
+                mesh = read_obj(child.get("filename", ""), scale)
+                return [ConvexPiece.hull(_apply(T, np.asarray(mesh.vertices)))], []
+        except ValueError as exc:
+            raise ModelError(f"{where}: malformed <{tag}>: {exc}") from exc
+    raise ModelError(f"{where}: no supported geometry (box, cylinder, sphere, capsule, mesh)")
+
+
+def link_geometry(urdf_text: str) -> dict[str, LinkGeometry]:
+    """The collision geometry of every link that has some, by link name.
+
+    Args:
+        urdf_text: Resolved URDF text (absolute mesh paths), e.g. ``arm.urdf_text``.
+    """
+    robot = ET.fromstring(urdf_text)
+    out: dict[str, LinkGeometry] = {}
+    for link in robot.iter("link"):
+        name = link.get("name", "")
+        pieces: list[ConvexPiece] = []
+        balls: list[list[float]] = []
+        for k, col in enumerate(link.findall("collision")):
+            geom = col.find("geometry")
+            if geom is None:
+                raise ModelError(f"link {name!r}: <collision> {k} without <geometry>")
+            p, b = _urdf_geometry(geom, _origin(col.find("origin")), f"link {name!r} collision {k}")
+            pieces += p
+            balls += b
+        if pieces or balls:
+            out[name] = LinkGeometry(name, tuple(pieces), frozen(np.reshape(balls, (-1, 4))))
+    return out
+
+
+def shape_geometry(name: str, shapes: tuple[Obstacle, ...]) -> LinkGeometry:
+    """The geometry of scene shapes (poses in a common frame) as one :class:`LinkGeometry`."""
+    pieces: list[ConvexPiece] = []
+    balls: list[list[float]] = []
+    for s in shapes:
+        T = np.asarray(s.pose)
+        if isinstance(s, Box):
+            p, b = _pieces("box", T, {"half": np.asarray(s.half_extents)})
+        elif isinstance(s, Sphere):
+            p, b = _pieces("sphere", T, {"radius": s.radius})
+        elif isinstance(s, Cylinder):
+            p, b = _pieces("cylinder", T, {"radius": s.radius, "length": s.length})
+        else:
+            assert isinstance(s, Capsule)
+            p, b = _pieces("capsule", T, {"radius": s.radius, "length": s.length})
+        pieces += p
+        balls += b
+    return LinkGeometry(name, tuple(pieces), frozen(np.reshape(balls, (-1, 4))))
+
+
+def _triangles(geom: LinkGeometry, max_edge: float) -> NDArray[np.float64]:
+    """Boundary triangles of every piece, bisected until no edge exceeds ``max_edge``: (T, 3, 3)."""
+    tris = [p.vertices[p.triangles] for p in geom.pieces]
+    T = np.concatenate(tris) if tris else np.zeros((0, 3, 3))
+    for _ in range(60):
+        # Edge i runs from vertex i to vertex i+1.
+        edges = np.linalg.norm(np.roll(T, -1, axis=1) - T, axis=2)
+        longest = edges.argmax(axis=1)
+        big = edges.max(axis=1) > max_edge
+        if not big.any():
+            break
+        B = T[big]
+        i = longest[big]
+        n = np.arange(len(B))
+        a, b, c = B[n, i], B[n, (i + 1) % 3], B[n, (i + 2) % 3]
+        m = (a + b) / 2
+        T = np.concatenate([T[~big], np.stack([a, m, c], axis=1), np.stack([m, b, c], axis=1)])
+    return T
+
+
+def surface_samples(geom: LinkGeometry, spacing: float = 0.003) -> NDArray[np.float64]:
+    """Points on the surface of a link's geometry, about ``spacing`` [m] apart: (P, 3)."""
+    T = _triangles(geom, spacing * 2)
+    w = np.array([[i, j, 2 - i - j] for i in range(3) for j in range(3 - i)], dtype=np.float64) / 2
+    pts = [np.einsum("wk,tkd->twd", w, T).reshape(-1, 3)] if len(T) else []
+    for x, y, z, r in geom.balls:
+        n = max(50, int(4 * np.pi * r * r / spacing**2))
+        pts.append(_fibonacci(n) * r + (x, y, z))
+    return np.concatenate(pts) if pts else np.zeros((0, 3))
+
+
+def _fibonacci(n: int) -> NDArray[np.float64]:
+    i = np.arange(n) + 0.5
+    phi = np.arccos(1 - 2 * i / n)
+    theta = np.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=1)
+
+
+def _enclosing_ball(
+    P: NDArray[np.float64], c0: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], float]:
+    """A small ball around points (P, 3): Badoiu-Clarkson on their hull, then the exact radius."""
+    if len(P) > 8:
+        try:
+            P = P[ConvexHull(P).vertices]
+        except Exception:  # flat or degenerate: use every point  # noqa: BLE001
+            pass
+    c = P.mean(axis=0) if c0 is None else c0
+    for i in range(1, 400):
+        far = P[np.argmax(np.einsum("pd,pd->p", P - c, P - c))]
+        c = c + (far - c) / (i + 1)
+    return c, float(np.sqrt(np.max(np.einsum("pd,pd->p", P - c, P - c)))) * (1 + 1e-9) + 1e-9
+
+
+def _volume_samples(geom: LinkGeometry, n: int = 4000, seed: int = 0) -> NDArray[np.float64]:
+    """About ``n`` points uniformly inside the geometry's pieces: (P, 3)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in geom.pieces:
+        lo, hi = p.vertices.min(axis=0), p.vertices.max(axis=0)
+        P = rng.uniform(lo, hi, size=(n, 3))
+        out.append(P[p.contains(P)])
+    P = np.concatenate(out) if out else np.zeros((0, 3))
+    if len(P) > n:
+        P = P[rng.choice(len(P), n, replace=False)]
+    return P
+
+
+def _fit(
+    T: NDArray[np.float64], V: NDArray[np.float64], depth: NDArray[np.float64], k: int
+) -> NDArray[np.float64]:
+    """k balls covering triangles (T, 3, 3), centred at volume samples V (P, 3).
+
+    A ball centred at depth ``d`` (distance to the surface) with radius ``r`` sticks
+    out of the geometry by about ``r - d``; triangles go to the centre where that bulge
+    is smallest, and each centre moves to the sample that minimises it for its
+    triangles.
+
+    Returns:
+        (k', 4) rows x, y, z, r.
+    """
+    k = min(k, len(V))
+    idx = [int(np.argmax(depth))]
+    dist = np.linalg.norm(V - V[idx[0]], axis=1)
+    for _ in range(1, k):
+        idx.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(V - V[idx[-1]], axis=1))
+    C = V[idx]
+    for _ in range(10):
+        label = np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=1)
+        C = np.array(
+            [V[label == j].mean(axis=0) if np.any(label == j) else C[j] for j in range(len(C))]
+        )
+    C = V[np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=0)]
+    D = depth[np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=0)]
+    best: NDArray[np.float64] | None = None
+    best_cost = np.inf
+    for _ in range(6):
+        reach = np.sqrt(((T[:, :, None, :] - C[None, None]) ** 2).sum(axis=3)).max(axis=1)
+        label = np.argmin(reach - D, axis=1)
+        balls = []
+        newC, newD = C.copy(), D.copy()
+        for j in range(len(C)):
+            member = label == j
+            if not np.any(member):
+                continue
+            balls.append([*C[j], reach[member, j].max() * (1 + 1e-9) + 1e-9])
+            P = T[member].reshape(-1, 3)
+            if len(P) > 8:
+                try:
+                    P = P[ConvexHull(P).vertices]
+                except Exception:  # noqa: BLE001 (flat or degenerate: keep every point)
+                    pass
+            r = np.sqrt(((V[:, None, :] - P[None]) ** 2).sum(axis=2)).max(axis=1)
+            i = int(np.argmin(r - depth))
+            newC[j], newD[j] = V[i], depth[i]
+        B = np.array(balls)
+        cost = float(np.max(B[:, 3] - D[np.unique(label)]))
+        if cost < best_cost - 1e-6:
+            best, best_cost = B, cost
+        else:
+            break
+        C, D = newC, newD
+    assert best is not None
+    return best
+
+
+def _bulge(geom: LinkGeometry, balls: NDArray[np.float64], tree: cKDTree) -> float:
+    """Largest distance from the union's boundary to the geometry's surface samples [m]."""
+    worst = 0.0
+    dirs = _fibonacci(80)
+    for i, (x, y, z, r) in enumerate(balls):
+        P = dirs * r + (x, y, z)
+        others = np.delete(balls, i, axis=0)
+        if len(others):
+            inner = (
+                np.linalg.norm(P[:, None, :] - others[None, :, :3], axis=2)
+                < others[None, :, 3] - 1e-9
+            )
+            P = P[~inner.any(axis=1)]
+        if len(P) == 0:
+            continue
+        d, _ = tree.query(P)
+        d[geom.contains(P)] = 0.0
+        worst = max(worst, float(d.max()))
+    return worst
+
+
+def _cover(
+    geom: LinkGeometry, max_edge: float, tol: float, max_spheres: int
+) -> NDArray[np.float64]:
+    T = _triangles(geom, max_edge)
+    exact = np.asarray(geom.balls).reshape(-1, 4)
+    if len(T) == 0:
+        return exact
+    tree = cKDTree(surface_samples(geom))
+    V = _volume_samples(geom, 3000)
+    if len(V) == 0:
+        V = T.mean(axis=1)
+    depth, _ = tree.query(V)
+    best: NDArray[np.float64] | None = None
+    budget = max(1, max_spheres - len(exact))
+    for k in sorted({k for k in (1, 2, 3, 4, 6, 8, 10, 12, 16) if k < budget} | {budget}):
+        balls = np.concatenate([_fit(T, V, depth, k), exact])
+        best = balls
+        if _bulge(geom, balls, tree) <= tol:
+            break
+    assert best is not None
+    return best
+
+
+def cover_quality(
+    geom: LinkGeometry, spheres: LinkSpheres, n: int = 40_000, seed: int = 0
+) -> dict[str, float]:
+    """How much a cover over-covers its geometry.
+
+    Returns:
+        ``max_outward`` [m]: largest distance from the union's boundary to the
+        geometry's surface; ``volume_ratio``: union volume over geometry volume
+        (Monte Carlo with ``n`` points); ``covered``: fraction of surface samples inside
+        the union (1.0 for a conservative cover).
+    """
+    balls = np.c_[spheres.centers, spheres.radii]
+    samples = surface_samples(geom)
+    rng = np.random.default_rng(seed)
+    lo = (balls[:, :3] - balls[:, 3:]).min(axis=0)
+    hi = (balls[:, :3] + balls[:, 3:]).max(axis=0)
+    P = rng.uniform(lo, hi, size=(n, 3))
+    in_union = _inside_union(P, balls)
+    in_geom = geom.contains(P)
+    return {
+        "max_outward": _bulge(geom, balls, cKDTree(samples)),
+        "volume_ratio": float(in_union.sum() / max(1, in_geom.sum())),
+        "covered": float(_inside_union(samples, balls).mean()),
+    }
+
+
+def _inside_union(P: NDArray[np.float64], balls: NDArray[np.float64]) -> NDArray[np.bool_]:
+    inside = np.zeros(len(P), dtype=bool)
+    for x, y, z, r in balls:
+        inside |= np.linalg.norm(P - (x, y, z), axis=1) <= r
+    return inside
+
+
+_MEMORY: dict[str, tuple[LinkSpheres, ...]] = {}
+
+
+def _cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "robotcell-spheres"
+
+
+def robot_spheres(
+    urdf_text: str, max_edge: float = MAX_EDGE, tol: float = TOL, max_spheres: int = MAX_SPHERES
+) -> tuple[LinkSpheres, ...]:
+    """Spheres covering every link of a resolved URDF that has collision geometry.
+
+    Cached in memory and on disk by the geometry and parameters.
+
+    Args:
+        urdf_text: Resolved URDF text, e.g. ``arm.urdf_text``.
+        max_edge: Longest triangle edge before clustering [m].
+        tol: Allowed bulge beyond the geometry [m]; more spheres until met.
+        max_spheres: Largest number of spheres per link.
+
+    Returns:
+        One :class:`LinkSpheres` per link with geometry, in URDF order.
+    """
+    geoms = link_geometry(urdf_text)
+    h = hashlib.sha256()
+    h.update(f"v{_VERSION} {max_edge} {tol} {max_spheres}".encode())
+    for g in geoms.values():
+        h.update(g.name.encode())
+        for p in g.pieces:
+            h.update(np.ascontiguousarray(p.vertices).tobytes())
+        h.update(np.ascontiguousarray(g.balls).tobytes())
+    key = h.hexdigest()[:24]
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = _cache_dir() / f"{key}.json"
+    result: tuple[LinkSpheres, ...] | None = None
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+            result = tuple(
+                LinkSpheres(d["link"], frozen(d["centers"]), frozen(d["radii"])) for d in data
+            )
+            if [s.link for s in result] != list(geoms):
+                result = None
+        except (OSError, ValueError, KeyError, TypeError):
+            result = None
+    if result is None:
+        logger.info("fitting sphere covers of %d links", len(geoms))
+        out = []
+        for g in geoms.values():
+            balls = _cover(g, max_edge, tol, max_spheres)
+            out.append(LinkSpheres(g.name, frozen(balls[:, :3]), frozen(balls[:, 3])))
+        result = tuple(out)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            data_out = [
+                {"link": s.link, "centers": s.centers.tolist(), "radii": s.radii.tolist()}
+                for s in result
+            ]
+            tmp.write_text(json.dumps(data_out))
+            tmp.replace(path)
+        except OSError as exc:
+            logger.warning("cannot write the sphere cache %s: %s", path, exc)
+    _MEMORY[key] = result
+    return result
+
+
+_SHAPES: dict[bytes, NDArray[np.float64]] = {}
+
+
+def shape_spheres(name: str, shapes: tuple[Obstacle, ...]) -> LinkSpheres:
+    """Spheres covering scene shapes (an attachment's), in the shapes' common frame."""
+    h = hashlib.sha256()
+    for s in shapes:
+        h.update(type(s).__name__.encode())
+        h.update(np.asarray(s.pose).tobytes())
+        for attr in ("half_extents", "radius", "length"):
+            if hasattr(s, attr):
+                h.update(np.asarray(getattr(s, attr), dtype=np.float64).tobytes())
+    key = h.digest()
+    if key not in _SHAPES:
+        _SHAPES[key] = _cover(shape_geometry(name, shapes), MAX_EDGE, TOL / 2, MAX_SPHERES)
+    balls = _SHAPES[key]
+    return LinkSpheres(name, frozen(balls[:, :3]), frozen(balls[:, 3]))
