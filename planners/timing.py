@@ -68,6 +68,7 @@ _KNOT_SPACING = 0.01  # largest time between trajectory knots in a blend [s]
 _LINE_KNOT_EVERY = 10  # on lines (where the quintic is exact) a knot every 10 spacings
 _MIN_KNOT_GAP = 1e-4  # knots closer than this [s] are merged
 _JERK_SHARE = 0.85  # share of the jerk limit reserved for the path's own third derivative
+_TJ_GROWTH = 4.0  # largest growth of the jerk window per attempt
 _FRACTIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
@@ -384,7 +385,7 @@ def _single(
             return traj, {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
         logger.debug("attempt %d: peaks %s with Tj %.4g", attempt, peaks, Tj)
         if peaks["jerk"] > 1.0:
-            Tj *= peaks["jerk"] * 1.02
+            Tj *= min(peaks["jerk"] * 1.02, _TJ_GROWTH)
             if attempt >= 3:
                 j_scale *= 0.9
         for key in ("velocity", "tcp_speed"):
@@ -431,13 +432,8 @@ def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) 
     sj = bp.breakpoints[1:-1]
     if sj.size:
         idx = np.clip(np.searchsorted(sf, sj), 1, cand.size - 1)
-        lo, hi = cand[idx - 1].copy(), cand[idx].copy()
-        for _ in range(32):
-            mid = 0.5 * (lo + hi)
-            below = profile.filtered(mid)[0] < sj
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-        cand = np.unique(np.concatenate((cand, 0.5 * (lo + hi))))
+        tj = profile.times_at(sj, cand[idx - 1], cand[idx], iterations=32)
+        cand = np.unique(np.concatenate((cand, tj)))
     gap_ok = np.concatenate(([True], np.diff(cand) >= _MIN_KNOT_GAP))
     gap_ok[-1] = True
     if cand.size > 2 and cand[-1] - cand[-2] < _MIN_KNOT_GAP:

@@ -90,6 +90,9 @@ def _topp_kernel(
                     uk = min(uk, (a[i] - c2[k, i] * xk) / (c1[k, i] + 2 * h * c2[k, i]))
         u[k] = uk
         x[k + 1] = max(xk + 2 * h * uk, 0.0)
+    # The pass lands on x_end up to rounding; make it exact, so that a motion meant to
+    # end at rest does not end at a speed of ~1e-9 (which reads as a moving end).
+    x[N] = x_end
     return 0, x, u
 
 
@@ -177,41 +180,128 @@ class FilteredProfile:
 
     def raw(self, t: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray]:
         """``S, s, sd, sdd`` of the unfiltered profile, extended at constant speed."""
-        tk, sk, vk, uk, Sk = self.tk, self.sk, self.vk, self.uk, self.Sk
-        T = tk[-1]
-        k = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, uk.size - 1)
-        d = t - tk[k]
-        s = sk[k] + vk[k] * d + uk[k] * d**2 / 2
-        S = Sk[k] + sk[k] * d + vk[k] * d**2 / 2 + uk[k] * d**3 / 6
-        sd = vk[k] + uk[k] * d
-        sdd = uk[k].copy()
-        before = t < 0
-        if np.any(before):
-            tb = t[before]
-            s[before] = vk[0] * tb
-            S[before] = vk[0] * tb**2 / 2
-            sd[before] = vk[0]
-            sdd[before] = 0.0
-        after = t > T
-        if np.any(after):
-            ta = t[after] - T
-            s[after] = sk[-1] + vk[-1] * ta
-            S[after] = Sk[-1] + sk[-1] * ta + vk[-1] * ta**2 / 2
-            sd[after] = vk[-1]
-            sdd[after] = 0.0
-        return S, s, sd, sdd
+        tt = np.ascontiguousarray(np.asarray(t, dtype=np.float64).reshape(-1))
+        out = _raw_kernel(tt, self.tk, self.sk, self.vk, self.uk, self.Sk)
+        return out[0], out[1], out[2], out[3]
 
     def filtered(self, t: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray]:
         """``s_f, sd_f, sdd_f, sddd_f`` at times ``t`` (M,) (sddd_f right-continuous)."""
-        S1, s1, v1, a1 = self.raw(t)
-        S0, s0, v0, a0 = self.raw(t - self.Tj)
-        Tj = self.Tj
-        return (S1 - S0) / Tj, (s1 - s0) / Tj, (v1 - v0) / Tj, (a1 - a0) / Tj
+        tt = np.ascontiguousarray(np.asarray(t, dtype=np.float64).reshape(-1))
+        out = _filtered_kernel(tt, self.tk, self.sk, self.vk, self.uk, self.Sk, self.Tj)
+        return out[0], out[1], out[2], out[3]
+
+    def times_at(
+        self, targets: NDArray, lo: NDArray, hi: NDArray, iterations: int = 40
+    ) -> NDArray[np.float64]:
+        """Times where ``s_f`` reaches ``targets`` (M,), by bisection in ``[lo, hi]`` (M,).
+
+        ``s_f`` is non-decreasing; each bracket must hold its target.
+        """
+        return _bisect_kernel(
+            np.ascontiguousarray(targets, dtype=np.float64),
+            np.ascontiguousarray(lo, dtype=np.float64),
+            np.ascontiguousarray(hi, dtype=np.float64),
+            self.tk, self.sk, self.vk, self.uk, self.Sk, self.Tj, int(iterations),
+        )  # fmt: skip
 
     def breakpoints(self) -> NDArray[np.float64]:
         """Times where the filtered jerk may jump, within [t_start, t_end]."""
         b = np.concatenate((self.tk, self.tk + self.Tj))
         return b[(b > self.t_start) & (b < self.t_end)]
+
+
+@nb.njit(cache=True)
+def _raw_one(
+    t: float,
+    tk: NDArray[np.float64],
+    sk: NDArray[np.float64],
+    vk: NDArray[np.float64],
+    uk: NDArray[np.float64],
+    Sk: NDArray[np.float64],
+) -> tuple[float, float, float, float]:
+    """``S, s, sd, sdd`` of the unfiltered profile at ``t`` (constant speed outside)."""
+    n = uk.size
+    T = tk[n]
+    if t < 0.0:
+        return vk[0] * t * t / 2, vk[0] * t, vk[0], 0.0
+    if t > T:
+        d = t - T
+        return Sk[n] + sk[n] * d + vk[n] * d * d / 2, sk[n] + vk[n] * d, vk[n], 0.0
+    k = min(max(int(np.searchsorted(tk, t, side="right")) - 1, 0), n - 1)
+    d = t - tk[k]
+    u = uk[k]
+    s = sk[k] + vk[k] * d + u * d * d / 2
+    S = Sk[k] + sk[k] * d + vk[k] * d * d / 2 + u * d * d * d / 6
+    return S, s, vk[k] + u * d, u
+
+
+@nb.njit(cache=True)
+def _raw_kernel(
+    t: NDArray[np.float64],
+    tk: NDArray[np.float64],
+    sk: NDArray[np.float64],
+    vk: NDArray[np.float64],
+    uk: NDArray[np.float64],
+    Sk: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    out = np.empty((4, t.size))
+    for m in range(t.size):
+        S, s, v, a = _raw_one(t[m], tk, sk, vk, uk, Sk)
+        out[0, m] = S
+        out[1, m] = s
+        out[2, m] = v
+        out[3, m] = a
+    return out
+
+
+@nb.njit(cache=True)
+def _filtered_kernel(
+    t: NDArray[np.float64],
+    tk: NDArray[np.float64],
+    sk: NDArray[np.float64],
+    vk: NDArray[np.float64],
+    uk: NDArray[np.float64],
+    Sk: NDArray[np.float64],
+    Tj: float,
+) -> NDArray[np.float64]:
+    out = np.empty((4, t.size))
+    for m in range(t.size):
+        S1, s1, v1, a1 = _raw_one(t[m], tk, sk, vk, uk, Sk)
+        S0, s0, v0, a0 = _raw_one(t[m] - Tj, tk, sk, vk, uk, Sk)
+        out[0, m] = (S1 - S0) / Tj
+        out[1, m] = (s1 - s0) / Tj
+        out[2, m] = (v1 - v0) / Tj
+        out[3, m] = (a1 - a0) / Tj
+    return out
+
+
+@nb.njit(cache=True)
+def _bisect_kernel(
+    targets: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    tk: NDArray[np.float64],
+    sk: NDArray[np.float64],
+    vk: NDArray[np.float64],
+    uk: NDArray[np.float64],
+    Sk: NDArray[np.float64],
+    Tj: float,
+    iterations: int,
+) -> NDArray[np.float64]:
+    out = np.empty(targets.size)
+    for m in range(targets.size):
+        a = lo[m]
+        b = hi[m]
+        for _ in range(iterations):
+            mid = 0.5 * (a + b)
+            S1 = _raw_one(mid, tk, sk, vk, uk, Sk)[0]
+            S0 = _raw_one(mid - Tj, tk, sk, vk, uk, Sk)[0]
+            if (S1 - S0) / Tj < targets[m]:
+                a = mid
+            else:
+                b = mid
+        out[m] = 0.5 * (a + b)
+    return out
 
 
 @nb.njit(cache=True)
