@@ -9,15 +9,18 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 
 import numpy as np
 import numpy.typing as npt
+from numpy.typing import NDArray
 
+from planners.edges import edges_valid
 from planners.errors import InputError
 from planners.plan_result import PlanResult, PlanStatus
-from planners.rrt import DEFAULT_RESOLUTION, DEFAULT_STEP, rrt_connect
+from planners.rrt import DEFAULT_LAZY, DEFAULT_RESOLUTION, DEFAULT_STEP, rrt_connect
 from planners.shortcut import shortcut as shorten
 from planners.space import ConfigurationSpace
 
@@ -37,8 +40,9 @@ def plan(
     max_iterations: int = 100_000,
     resolution: float = DEFAULT_RESOLUTION,
     step: float = DEFAULT_STEP,
-    shortcut_rounds: int = 50,
+    shortcut_rounds: int = 30,
     shortcut: bool = True,
+    lazy: int = DEFAULT_LAZY,
 ) -> PlanResult:
     """A collision-free joint-space path from ``start`` to the nearest reachable of ``goals``.
 
@@ -54,6 +58,10 @@ def plan(
         step: Largest joint-space length of one tree extension [rad].
         shortcut_rounds: Largest number of batches of random shortcuts.
         shortcut: Whether to shorten the path.
+        lazy: Search and shorten with edges checked at ``lazy * resolution``, then check
+            the final path at ``resolution``; when that check fails (an obstacle thinner
+            than the coarse step), plan again at ``resolution`` in the time left. 1 checks
+            at ``resolution`` throughout.
 
     Returns:
         A :class:`PlanResult`; on failure ``status`` and ``reason`` say why.
@@ -62,24 +70,54 @@ def plan(
         InputError: malformed start or goals (shape, not finite) or settings.
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if not timeout > 0:
+        raise InputError(f"timeout: expected a positive number of seconds, got {timeout}")
+    if not (resolution > 0) or lazy < 1 or shortcut_rounds < 0:
+        raise InputError(
+            f"resolution, lazy, shortcut_rounds: expected > 0, >= 1, >= 0; got {resolution}, "
+            f"{lazy}, {shortcut_rounds}"
+        )
     t0 = time.perf_counter()
-    result = rrt_connect(
-        space, start, goals, rng=gen, timeout=timeout, max_iterations=max_iterations,
-        resolution=resolution, step=step,
-    )  # fmt: skip
-    if not (result.status is PlanStatus.SOLVED and shortcut) or result.path.shape[0] <= 2:
-        return result
-    if shortcut_rounds < 0:
-        raise InputError(f"shortcut_rounds: expected >= 0, got {shortcut_rounds}")
-    t1 = time.perf_counter()
-    path, st = shorten(
-        space, result.path, rng=gen, resolution=resolution, max_rounds=shortcut_rounds,
-        deadline=t0 + timeout,
-    )  # fmt: skip
-    stats = dataclasses.replace(
-        result.stats,
-        checked=result.stats.checked + st.checked,
-        valid_calls=result.stats.valid_calls + st.valid_calls,
-        smooth_time=time.perf_counter() - t1,
-    )
-    return PlanResult(PlanStatus.SOLVED, None, path, stats)
+    deadline = t0 + timeout
+    fine_calls = [0, 0]
+
+    def fine_ok(P: NDArray[np.float64]) -> bool:
+        def counted(Q: NDArray[np.float64]) -> NDArray[np.bool_]:
+            fine_calls[0] += 1
+            fine_calls[1] += Q.shape[0]
+            return np.asarray(space.valid(Q), dtype=bool)
+
+        return bool(edges_valid(counted, list(itertools.pairwise(P)), resolution).all())
+
+    levels = [resolution * lazy, resolution] if lazy > 1 else [resolution]
+    for level, res_level in enumerate(levels):
+        last = level == len(levels) - 1
+        left = max(deadline - time.perf_counter(), 1e-6)
+        result = rrt_connect(
+            space, start, goals, rng=gen, timeout=left, max_iterations=max_iterations,
+            resolution=res_level, step=max(step, res_level), lazy=1,
+        )  # fmt: skip
+        if result.status is not PlanStatus.SOLVED:
+            return result
+        t1 = time.perf_counter()
+        path = result.path
+        st = None
+        if shortcut and path.shape[0] > 2:
+            path, st = shorten(
+                space, path, rng=gen, resolution=res_level, max_rounds=shortcut_rounds,
+                deadline=deadline,
+            )  # fmt: skip
+        if not last and not fine_ok(path):
+            logger.debug(
+                "path planned at %.3g rad fails at %.3g rad; planning again", res_level, resolution
+            )
+            continue
+        stats = dataclasses.replace(
+            result.stats,
+            checked=result.stats.checked + (st.checked if st else 0) + fine_calls[1],
+            valid_calls=result.stats.valid_calls + (st.valid_calls if st else 0) + fine_calls[0],
+            plan_time=t1 - t0,
+            smooth_time=time.perf_counter() - t1,
+        )
+        return PlanResult(PlanStatus.SOLVED, None, path, stats)
+    raise AssertionError("unreachable")  # pragma: no cover

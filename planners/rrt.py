@@ -22,6 +22,7 @@ test at ``resolution``; nothing else is ever returned as a path.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -35,7 +36,7 @@ from planners.errors import InputError
 from planners.plan_result import PlanResult, PlanStats, PlanStatus, path_length
 from planners.space import ConfigurationSpace, edge_points
 
-__all__ = ["DEFAULT_RESOLUTION", "DEFAULT_STEP", "check_query", "rrt_connect"]
+__all__ = ["DEFAULT_LAZY", "DEFAULT_RESOLUTION", "DEFAULT_STEP", "check_query", "rrt_connect"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -44,6 +45,8 @@ DEFAULT_RESOLUTION = 0.02
 """Largest joint-space step between the configurations checked along an edge [rad]."""
 DEFAULT_STEP = 1.0
 """Largest joint-space length of one tree extension [rad]."""
+DEFAULT_LAZY = 4
+"""Coarsening of the edge checks during the search (the final path is checked finely)."""
 _SAMPLE_BLOCK = 64
 
 
@@ -189,6 +192,7 @@ def rrt_connect(
     max_iterations: int = 100_000,
     resolution: float = DEFAULT_RESOLUTION,
     step: float = DEFAULT_STEP,
+    lazy: int = DEFAULT_LAZY,
 ) -> PlanResult:
     """Search for a collision-free path from ``start`` to any of ``goals`` (no smoothing).
 
@@ -201,6 +205,10 @@ def rrt_connect(
         max_iterations: Sample limit.
         resolution: Largest joint-space step between checked configurations [rad].
         step: Largest joint-space length of one extension [rad].
+        lazy: The search checks edges at ``lazy * resolution`` and the path it finds is
+            then checked at ``resolution``; if that fails (a thin obstacle the coarse
+            search stepped over), the search runs again at ``resolution`` in the time
+            left. 1 checks every edge at ``resolution`` from the start.
 
     Returns:
         A :class:`PlanResult`: SOLVED with the raw tree path, or INVALID_START,
@@ -215,6 +223,8 @@ def rrt_connect(
         raise InputError(
             f"resolution, step: expected 0 < resolution <= step, got {resolution}, {step}"
         )
+    if lazy < 1:
+        raise InputError(f"lazy: expected an integer >= 1, got {lazy}")
     if not (timeout > 0 and max_iterations >= 0):
         raise InputError(
             f"timeout, max_iterations: expected > 0 and >= 0, got {timeout}, {max_iterations}"
@@ -260,6 +270,53 @@ def rrt_connect(
             PlanStatus.SOLVED, None, path, nodes=n, goal_index=int(good[k]), invalid_goals=bad
         )
 
+    iterations = nodes = 0
+    lazy_levels = [resolution * lazy, resolution] if lazy > 1 else [resolution]
+    for level, search_resolution in enumerate(lazy_levels):
+        found = _search(valid, space, q0, roots, rng, deadline, max_iterations - iterations,
+                        search_resolution, step)  # fmt: skip
+        iterations += found.iterations
+        nodes += found.nodes
+        if found.path is None:
+            limit = found.status is PlanStatus.ITERATION_LIMIT
+            reason = (
+                f"no path after {iterations} iterations"
+                if limit
+                else f"no path within {timeout:.3g} s ({iterations} iterations)"
+            )
+            return result(found.status, reason, np.empty((0, dof)), iterations=iterations,
+                          nodes=nodes, invalid_goals=bad)  # fmt: skip
+        path, goal = found.path, int(good[found.root])
+        pairs = list(itertools.pairwise(path))
+        if level == len(lazy_levels) - 1 or edges_valid(valid, pairs, resolution).all():
+            return result(PlanStatus.SOLVED, None, path, iterations=iterations, nodes=nodes,
+                          goal_index=goal, invalid_goals=bad)  # fmt: skip
+        logger.debug("lazy path failed the check at %.3g rad; searching at it", resolution)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Found:
+    """What one search ended with."""
+
+    def __init__(self, status: PlanStatus, path: NDArray[np.float64] | None, root: int,
+                 iterations: int, nodes: int) -> None:  # fmt: skip
+        self.status, self.path, self.root = status, path, root
+        self.iterations, self.nodes = iterations, nodes
+
+
+def _search(
+    valid: _Counter,
+    space: ConfigurationSpace,
+    q0: NDArray[np.float64],
+    roots: NDArray[np.float64],
+    rng: np.random.Generator,
+    deadline: float,
+    max_iterations: int,
+    resolution: float,
+    step: float,
+) -> _Found:
+    """RRT-Connect between a start tree and a goal tree rooted at every goal."""
+    dof = space.dof
     per_step = max(1, int(np.floor(step / resolution)))
     max_connect = int(np.ceil(np.linalg.norm(space.upper - space.lower) / step)) + 1
     trees = (_Tree(q0[None]), _Tree(roots))
@@ -268,13 +325,10 @@ def rrt_connect(
     iteration = 0
     while True:
         if iteration >= max_iterations:
-            status, reason = PlanStatus.ITERATION_LIMIT, f"no path after {iteration} iterations"
+            status = PlanStatus.ITERATION_LIMIT
             break
         if time.perf_counter() >= deadline:
-            status, reason = (
-                PlanStatus.TIMEOUT,
-                f"no path within {timeout:.3g} s ({iteration} iterations)",
-            )
+            status = PlanStatus.TIMEOUT
             break
         if iteration % _SAMPLE_BLOCK == 0:
             samples = space.sample(rng, _SAMPLE_BLOCK)
@@ -293,11 +347,6 @@ def rrt_connect(
                 path = np.vstack((branch_a[::-1], branch_b[1:]))  # tree a's root first
                 if a == 1:
                     path, root_b = path[::-1], root_a
-                n, goal = ta.n + tb.n, int(good[root_b])
-                return result(PlanStatus.SOLVED, None, path, iterations=iteration, nodes=n,
-                              goal_index=goal, invalid_goals=bad)  # fmt: skip
+                return _Found(PlanStatus.SOLVED, path, root_b, iteration, ta.n + tb.n)
         a, b = b, a
-    n = trees[0].n + trees[1].n
-    return result(
-        status, reason, np.empty((0, dof)), iterations=iteration, nodes=n, invalid_goals=bad
-    )
+    return _Found(status, None, -1, iteration, trees[0].n + trees[1].n)

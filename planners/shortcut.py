@@ -2,13 +2,15 @@
 
 A tree path zigzags. Three passes shorten it without ever leaving checked edges:
 
-1. **Greedy pass**: from each kept waypoint, the straight edges to every later waypoint are
-   checked in one validity call, and the farthest reachable one is kept next.
+1. **Vertex reduction**: waypoints on straight stretches are dropped (no check needed);
+   then, round by round, every waypoint whose two neighbours see each other is a
+   candidate, all candidates' edges are checked in one call, and a set of non-adjacent
+   ones is dropped.
 2. **Random shortcuts** (Geraerts and Overmars): pairs of points drawn uniformly by arc
    length along the path; a batch of candidate pairs is checked in one call and the valid
    candidate that saves the most length replaces the stretch between its two points. Stops
    after ``patience`` batches without a gain, ``max_rounds`` batches, or the deadline.
-3. A final greedy pass drops the waypoints the shortcuts made redundant.
+3. A final reduction drops the waypoints the shortcuts made redundant.
 
 Every new segment is checked at the planner's resolution before it enters the path, so a
 collision-free input path stays collision-free at that resolution.
@@ -58,20 +60,44 @@ def _lengths(P: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.linalg.norm(np.diff(P, axis=0), axis=1)
 
 
-def _greedy(
+def _drop_collinear(P: NDArray[np.float64], tol: float = 1e-9) -> NDArray[np.float64]:
+    """Drop waypoints that lie on the straight segment between their neighbours.
+
+    A tree path has a node every extension step along straight stretches; dropping them
+    changes no configuration the path passes through, so needs no check.
+    """
+    keep = [0]
+    for i in range(1, P.shape[0] - 1):
+        a, b, c = P[keep[-1]], P[i], P[i + 1]
+        ac = c - a
+        t = float((b - a) @ ac / max(float(ac @ ac), 1e-300))
+        if not (0.0 <= t <= 1.0 and np.linalg.norm(a + t * ac - b) <= tol):
+            keep.append(i)
+    keep.append(P.shape[0] - 1)
+    return P[keep]
+
+
+def _reduce(
     valid: Callable[[NDArray[np.float64]], NDArray[np.bool_]],
     P: NDArray[np.float64],
     resolution: float,
 ) -> NDArray[np.float64]:
-    """From each kept waypoint, jump to the farthest later waypoint it sees directly."""
-    keep = [0]
-    i, K = 0, P.shape[0]
-    while i < K - 1:
-        later = list(range(K - 1, i + 1, -1))  # farthest first; i + 1 is reachable already
-        ok = edges_valid(valid, [(P[i], P[j]) for j in later], resolution)
-        i = next((j for j, good in zip(later, ok, strict=True) if good), i + 1)
-        keep.append(i)
-    return P[keep]
+    """Drop waypoints whose neighbours see each other, all candidates checked per call.
+
+    Each round checks the edge ``P[i - 1] -> P[i + 1]`` for every inner waypoint ``i`` in
+    one batch, then drops a set of waypoints no two of which are neighbours.
+    """
+    while P.shape[0] > 2:
+        inner = range(1, P.shape[0] - 1)
+        ok = edges_valid(valid, [(P[i - 1], P[i + 1]) for i in inner], resolution)
+        drop: list[int] = []
+        for i, good in zip(inner, ok, strict=True):
+            if good and (not drop or drop[-1] < i - 1):
+                drop.append(i)
+        if not drop:
+            break
+        P = np.delete(P, drop, axis=0)
+    return P
 
 
 def _point_at(
@@ -90,9 +116,9 @@ def shortcut(
     *,
     rng: np.random.Generator,
     resolution: float,
-    batch: int = 8,
-    max_rounds: int = 50,
-    patience: int = 5,
+    batch: int = 4,
+    max_rounds: int = 30,
+    patience: int = 3,
     deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], ShortcutStats]:
     """Shorten a collision-free (K, dof) path with batched, seeded shortcuts.
@@ -128,7 +154,8 @@ def shortcut(
     if P.shape[0] <= 2:
         return P, ShortcutStats(0, 0, 0, 0)
     end = P[-1].copy()
-    P = _greedy(valid, P, resolution)
+    P = _drop_collinear(P)
+    P = _reduce(valid, P, resolution)
     rounds = applied = idle = 0
     while P.shape[0] > 2 and rounds < max_rounds and idle < patience:
         if deadline is not None and time.perf_counter() >= deadline:
@@ -156,5 +183,5 @@ def shortcut(
         P = P[np.r_[True, _lengths(P) > 1e-12]]  # a point drawn on a waypoint repeats it
         P[-1] = end  # the goal itself, not a copy within 1e-12 of it
     if applied:
-        P = _greedy(valid, P, resolution)
+        P = _reduce(valid, P, resolution)
     return P, ShortcutStats(rounds, applied, calls[1], calls[0])

@@ -191,7 +191,9 @@ class _ValidModel(Protocol):
     def valid(self, Q: Any) -> Any: ...
 
 
-def collision_space(model: _ValidModel, arm: Any = None, *, name: str | None = None) -> JointSpace:
+def collision_space(
+    model: _ValidModel, arm: Any = None, *, name: str | None = None, max_batch: int = 96
+) -> JointSpace:
     """The joint space of an arm whose validity is a batched collision model.
 
     Args:
@@ -199,6 +201,10 @@ def collision_space(model: _ValidModel, arm: Any = None, *, name: str | None = N
             such as ``planners.collision.CollisionModel``.
         arm: The arm whose joint limits bound the space; ``model.arm`` by default.
         name: What the space is, for messages (the arm's name by default).
+        max_batch: Largest number of configurations per call of ``model.valid``; larger
+            batches are split. ``CollisionModel`` switches to a multi-threaded kernel from
+            128 configurations, which on a shared 2-core machine costs milliseconds per
+            call in thread start-up, more than checking the batch serially.
 
     Raises:
         InputError: no arm given and the model has none.
@@ -208,4 +214,14 @@ def collision_space(model: _ValidModel, arm: Any = None, *, name: str | None = N
     if limits is None:
         raise InputError("arm: expected an Arm (with limits) for the collision model's space")
     label = name if name is not None else f"{getattr(arm, 'name', 'arm')} joint space"
-    return JointSpace(limits.lower, limits.upper, model.valid, label)
+    if max_batch < 1:
+        raise InputError(f"max_batch: expected >= 1, got {max_batch}")
+    check = model.valid
+
+    def valid(Q: NDArray[np.float64]) -> NDArray[np.bool_]:
+        if Q.shape[0] <= max_batch:
+            return np.asarray(check(Q), dtype=bool)
+        parts = [check(Q[i : i + max_batch]) for i in range(0, Q.shape[0], max_batch)]
+        return np.concatenate(parts).astype(bool)
+
+    return JointSpace(limits.lower, limits.upper, valid, label)
