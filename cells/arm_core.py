@@ -113,6 +113,7 @@ class ArmCore:
         self.counters = Counters()
         self.rejected = 0
         self.stop_started_ns: int | None = None
+        self.stop_decided_ns: int | None = None
         self.last_decoded: Setpoint | None = None  # for arrival statistics
         self.last_valid_ns: int | None = None
         self._state_seq = 0
@@ -121,6 +122,10 @@ class ArmCore:
         self._buffer: deque[tuple[int, NDArray[np.float64], bool]] = deque()
         self._executed: deque[tuple[int, NDArray[np.float64]]] = deque(maxlen=3)
         self._stop: StopProfile | None = None
+        self._hold_knot_ns = -1
+        self._extrapolate: (
+            tuple[int, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None
+        ) = None
         q, _ = arm.read()
         self._hold = q.copy()
         self._measured_q = q.copy()
@@ -128,7 +133,9 @@ class ArmCore:
 
     # ------------------------------------------------------------------ commands
     def arm_motion(self) -> Code:
-        """Arm: DISARMED -> ARMED. ``BAD_STATE`` in any other mode."""
+        """Arm: DISARMED -> ARMED (ARMED stays ARMED). ``BAD_STATE`` in any other mode."""
+        if self.mode is Mode.ARMED:
+            return Code.OK
         if self.mode is not Mode.DISARMED:
             return Code.BAD_STATE
         self.mode = Mode.ARMED
@@ -250,6 +257,7 @@ class ArmCore:
                 self._executed.clear()
                 # ramp from where the arm holds to the first setpoint
                 self._buffer.append((now_ns, self._hold.copy(), False))
+                self._hold_knot_ns = now_ns
             self._buffer.append((sp.t_apply_ns, np.array(sp.q), sp.final))
             return sp
         if verdict.kind is VerdictKind.DROP:
@@ -314,46 +322,77 @@ class ArmCore:
         self.arm.command(q, qd)
 
     def _interpolate(self, now_ns: int) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+        """Position and velocity at ``now_ns`` from the accepted setpoints.
+
+        Inside ``[t_i, t_i+1]`` the cubic through the knots ``i-1 .. i+2`` (Lagrange; fewer
+        knots at the ends), so a missing setpoint is bridged smoothly rather than by a
+        chord whose corners would be jerk spikes; from the hold knot of the motion's start
+        to its first setpoint, a straight line.
+        """
         buf = self._buffer
-        while len(buf) >= 2 and buf[1][0] <= now_ns:
+        while len(buf) >= 3 and buf[2][0] <= now_ns:
             buf.popleft()
-        t0, q0, final0 = buf[0]
-        if len(buf) == 1 or now_ns < t0:
-            if final0 and now_ns >= t0:
-                return q0.copy(), np.zeros_like(q0), True
-            # underrun: continue at the last velocity until the watchdog decides
-            v = self._last_velocity()
+        i = 1 if len(buf) >= 2 and buf[1][0] <= now_ns else 0
+        ti, qi, final_i = buf[i]
+        if i + 1 >= len(buf) or now_ns < buf[0][0]:
+            if final_i:
+                return qi.copy(), np.zeros_like(qi), True
+            # Underrun: continue with the velocity and acceleration the executed commands
+            # show (jerk zero, within limits) until setpoints come or the watchdog decides.
+            if self._extrapolate is None:
+                self._extrapolate = self._executed_state(now_ns)
+            t_e, q_e, v_e, a_e = self._extrapolate
+            tau = (now_ns - t_e) * 1e-9
             lim = self.arm.limits
-            q = np.clip(q0 + v * ((now_ns - t0) * 1e-9), lim.lower, lim.upper)
-            return q, v, False
-        t1, q1, _ = buf[1]
-        s = (now_ns - t0) / (t1 - t0)
-        v = (q1 - q0) / ((t1 - t0) * 1e-9)
-        return q0 + s * (q1 - q0), v, False
+            q = np.clip(q_e + v_e * tau + 0.5 * a_e * tau * tau, lim.lower, lim.upper)
+            return q, v_e + a_e * tau, False
+        self._extrapolate = None
+        if buf[i][0] == self._hold_knot_ns:
+            knots = [buf[i], buf[i + 1]]  # from where the arm held to the first setpoint
+        else:
+            lo = i - 1 if i >= 1 and buf[i - 1][0] != self._hold_knot_ns else i
+            knots = [buf[m] for m in range(lo, min(len(buf), i + 3))]
+        ts = np.array([(k[0] - now_ns) * 1e-9 for k in knots])
+        qs = np.array([k[1] for k in knots])
+        w, dw = _lagrange(ts)
+        return w @ qs, dw @ qs, False
 
-    def _last_velocity(self) -> NDArray[np.float64]:
+    def _executed_state(
+        self, now_ns: int
+    ) -> tuple[int, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """``(t, q, v, a)`` of the last executed command, from the last three."""
         ex = self._executed
-        if len(ex) < 2:
-            return np.zeros_like(self._hold)
-        (ta, qa), (tb, qb) = ex[-2], ex[-1]
-        return (qb - qa) / ((tb - ta) * 1e-9)
-
-    def _begin_stop(self, code: Code, detail: str, now_ns: int) -> None:
-        ex = self._executed
+        zero = np.zeros_like(self._hold)
         if len(ex) >= 3:
             (t0, q0), (t1, q1), (t2, q2) = ex
             v1 = (q1 - q0) / ((t1 - t0) * 1e-9)
             v2 = (q2 - q1) / ((t2 - t1) * 1e-9)
             a = (v2 - v1) / ((t2 - t0) * 0.5e-9)
-            q, v = q2, v2
-        elif ex:
-            q, v, a = ex[-1][1], np.zeros_like(self._hold), np.zeros_like(self._hold)
+            return t2, q2, v2 + a * ((t2 - t1) * 0.5e-9), a
+        if ex:
+            return ex[-1][0], ex[-1][1], zero, zero
+        return now_ns, self._hold, zero, zero
+
+    def _begin_stop(self, code: Code, detail: str, now_ns: int) -> None:
+        # The stop starts from the last executed command, at its time, with the velocity
+        # and acceleration the executed commands show there (or the extrapolation's).
+        if self._extrapolate is not None:
+            t_e, q_e, v_e, a_e = self._extrapolate
+            tau = (self._executed[-1][0] - t_e) * 1e-9 if self._executed else 0.0
+            start, q, v, a = (
+                t_e + round(tau * 1e9),
+                q_e + v_e * tau + 0.5 * a_e * tau**2,
+                v_e + a_e * tau,
+                a_e,
+            )
+            self._extrapolate = None
         else:
-            q, v, a = self._hold, np.zeros_like(self._hold), np.zeros_like(self._hold)
+            start, q, v, a = self._executed_state(now_ns)
         lim = self.arm.limits
         v = np.clip(v, -lim.velocity, lim.velocity)
         self._stop = controlled_stop(q, v, a, lim.acceleration, lim.jerk)
-        self.stop_started_ns = now_ns
+        self.stop_started_ns = start
+        self.stop_decided_ns = now_ns
         self.mode = Mode.STOPPING
         self._fault(code, detail, now_ns)
         self._end_session(keep_peer=True)
@@ -413,6 +452,25 @@ class ArmCore:
                 "rejected": self.rejected,
             },
             "stop_started_ns": self.stop_started_ns or 0,
+            "stop_decided_ns": self.stop_decided_ns or 0,
             "last_valid_ns": self.last_valid_ns or 0,
             "postmortem": [[e.t_ns, e.raw.hex(), str(e.code)] for e in self.postmortem],
         }
+
+
+def _lagrange(ts: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weights of the Lagrange polynomial through knots at times ``ts`` (relative to the
+    evaluation time, so it is evaluated at 0) for its value and its first derivative."""
+    m = ts.size
+    w = np.ones(m)
+    dw = np.zeros(m)
+    for j in range(m):
+        others = [ts[l] for l in range(m) if l != j]
+        denom = float(np.prod([ts[j] - t for t in others]))
+        w[j] = float(np.prod([-t for t in others])) / denom
+        # d/dx prod (x - t_l) at x = 0: sum over l of prod over the others
+        dw[j] = (
+            sum(float(np.prod([-t for n, t in enumerate(others) if n != l])) for l in range(m - 1))
+            / denom
+        )
+    return w, dw

@@ -13,6 +13,7 @@ and handles messages as they arrive in between.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -21,7 +22,7 @@ import numpy as np
 import zmq
 
 from cells.arm_core import ArmCore
-from cells.pacing import clock_ns, wait_until
+from cells.pacing import clock_ns, request_realtime, wait_until
 from cells.protocol import (
     MAX_COMMAND_BYTES,
     MAX_STREAM_BYTES,
@@ -131,6 +132,8 @@ class ArmEndpoint:
             self.close()
             raise
         self._last_peer_ns = 0
+        self.max_tick_ns = 0
+        self.max_tick_gap_ns = 0
         logger.info("arm endpoint: stream %s, commands %s", stream_endpoint, self.command_endpoint)
 
     def _socket(self, endpoint: str, max_bytes: int, hwm: int) -> zmq.Socket:
@@ -155,6 +158,7 @@ class ArmEndpoint:
         start = clock_ns()
         end = start + int(duration_s * 1e9) if duration_s is not None else None
         k = 1
+        last_tick = 0
         self._running = True
         while self._running:
             self._drain()
@@ -163,6 +167,11 @@ class ArmEndpoint:
             if now >= deadline:
                 core.tick(now)
                 self._send_state(now)
+                done = clock_ns()
+                self.max_tick_ns = max(self.max_tick_ns, done - now)
+                if last_tick:
+                    self.max_tick_gap_ns = max(self.max_tick_gap_ns, now - last_tick)
+                last_tick = now
                 k += 1
                 if now - (start + k * period) > 20 * period:  # a long stall: skip, no burst
                     k = (now - start) // period + 1
@@ -253,7 +262,13 @@ class ArmEndpoint:
         code = action()
         data: dict[str, object] = core.status()
         if req.cmd == "stats":
-            data = {"mode": str(core.mode), **self.log.summary(core.period_ns)}
+            data = {
+                "mode": str(core.mode),
+                "reason": str(core.reason),
+                "max_tick_us": self.max_tick_ns / 1e3,
+                "max_tick_gap_us": self.max_tick_gap_ns / 1e3,
+                **self.log.summary(core.period_ns),
+            }
         detail = "" if code is Code.OK else f"{req.cmd} not allowed in mode {core.mode}"
         return Reply(req.id, code, detail, data)
 
@@ -300,6 +315,7 @@ def serve_arm(
     watchdog_s: float = 0.020,
     command_bind: str | None = None,
     ready: Callable[[ArmEndpoint], None] | None = None,
+    realtime_priority: int = 0,
 ) -> None:
     """Load ``robot``, simulate it in PyBullet and serve it until ``shutdown``.
 
@@ -312,7 +328,10 @@ def serve_arm(
         watchdog_s: Watchdog [s].
         command_bind: Command endpoint (default: :func:`command_endpoint_for`).
         ready: Called once the sockets are bound.
+        realtime_priority: SCHED_FIFO priority of this process, 0 for none.
     """
+    if realtime_priority > 0:
+        request_realtime(realtime_priority)
     from planners.arm import load_arm
     from sim.sim_arm import SimArm
 
@@ -330,4 +349,6 @@ def serve_arm(
     with ArmEndpoint(core, bind, command_bind, keys_dir, insecure_plaintext) as endpoint:
         if ready is not None:
             ready(endpoint)
+        gc.collect()
+        gc.freeze()  # the models' objects never die: keep them out of collector passes
         endpoint.serve()

@@ -192,6 +192,9 @@ def serve_arm_cmd(
         str | None,
         typer.Option("--command-bind", help="Command endpoint (default: stream port + 1)."),
     ] = None,
+    rt_priority: Annotated[
+        int, typer.Option("--rt-priority", min=0, max=99, help="SCHED_FIFO priority, 0: none.")
+    ] = 0,
 ) -> None:
     """Serve a simulated arm (PyBullet): setpoint stream and arm commands."""
     from cells.arm_endpoint import ArmEndpoint, command_endpoint_for, serve_arm
@@ -205,7 +208,7 @@ def serve_arm_cmd(
 
     serve_arm(
         robot, bind, rate, str(keys) if keys else None, insecure_plaintext, watchdog_ms / 1e3,
-        command_bind, ready,
+        command_bind, ready, rt_priority,
     )  # fmt: skip
 
 
@@ -233,11 +236,26 @@ def bench_stream(
     seconds: Annotated[
         float, typer.Option("--seconds", min=0.5, help="Streaming time [s].")
     ] = 20.0,
+    rt_priority: Annotated[
+        int,
+        typer.Option(
+            "--rt-priority", min=0, max=99, help="SCHED_FIFO priority of both processes, 0: none."
+        ),
+    ] = 20,
+    watchdog_ms: Annotated[
+        float, typer.Option("--watchdog-ms", min=0.1, help="The arm's watchdog [ms].")
+    ] = 20.0,
     json_out: JsonOut = None,
 ) -> None:
     """Setpoint streaming over TCP loopback with CURVE: loss, lateness, latency, jitter."""
     from bench.stream import print_table, run
 
-    result = run(rate_hz=rate, seconds=seconds, progress=console)
+    result = run(
+        rate_hz=rate,
+        seconds=seconds,
+        progress=console,
+        realtime_priority=rt_priority,
+        watchdog_s=watchdog_ms / 1e3,
+    )
     print_table(console, result)
     _write_json(json_out, result)

@@ -42,6 +42,8 @@ __all__ = [
     "key_paths",
 ]
 
+ZAP_DOMAIN = "robotcell"
+
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
@@ -167,7 +169,7 @@ class ServerSecurity:
             raise SecurityError(f"{paths.allowed}: allowlist folder not found")
         self._auth = ThreadAuthenticator(context, log=logging.getLogger(__name__ + ".zap"))
         self._auth.start()
-        self._auth.configure_curve(domain="*", location=str(paths.allowed))
+        self._auth.configure_curve(domain=ZAP_DOMAIN, location=str(paths.allowed))
 
     def apply(self, socket: zmq.Socket, endpoint: str) -> None:
         """Make ``socket`` a CURVE server (before it binds), or check plain text is loopback.
@@ -182,7 +184,7 @@ class ServerSecurity:
         socket.curve_secretkey = self.secret
         socket.curve_publickey = self.public
         socket.curve_server = True
-        socket.zap_domain = b"robotcell"
+        socket.zap_domain = ZAP_DOMAIN.encode()
 
     def close(self) -> None:
         """Stop the authenticator (idempotent)."""

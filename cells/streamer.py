@@ -16,6 +16,7 @@ to it over a pipe.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import time
@@ -30,7 +31,7 @@ import numpy.typing as npt
 import zmq
 from numpy.typing import NDArray
 
-from cells.pacing import clock_ns, wait_until
+from cells.pacing import clock_ns, request_realtime, wait_until
 from cells.protocol import (
     Abort,
     Bye,
@@ -75,6 +76,7 @@ class StreamConfig:
         ramp_s: Time to slow to standstill on pause or stop, and to resume [s].
         spin_us: Busy-wait this long before each deadline [us].
         faults: Fault injection on the outgoing setpoints (tests).
+        realtime_priority: SCHED_FIFO priority of the streamer process, 0 for none.
     """
 
     endpoint: str
@@ -88,6 +90,7 @@ class StreamConfig:
     ramp_s: float = 1.0
     spin_us: float = 100.0
     faults: FaultPlan = field(default_factory=FaultPlan)
+    realtime_priority: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rate_hz", "lookahead_s", "state_timeout_s", "handshake_timeout_s", "ramp_s"):
@@ -176,6 +179,8 @@ class Streamer:
         """
         cfg = self.config
         end = clock_ns() + int(cfg.handshake_timeout_s * 1e9)
+        samples: list[tuple[int, Welcome]] = []
+        offsets: list[int] = []
         while clock_ns() < end:
             t_send = clock_ns()
             hello = Hello(session, joint_names, cfg.rate_hz, t_send)
@@ -191,9 +196,19 @@ class Streamer:
                 msg = decode_stream([self._sock.recv()])
                 t_recv = clock_ns()
                 if isinstance(msg, Welcome) and msg.session == session:
+                    if msg.code is not Code.OK:
+                        return msg, 0
+                    samples.append((t_recv - msg.t_echo_ns, msg))
                     offset = msg.t_arm_ns - (msg.t_echo_ns + t_recv) // 2
-                    return msg, offset
-        return None, 0
+                    offsets.append(offset)
+                    break
+            if len(samples) >= 8:
+                break
+        if not samples:
+            return None, 0
+        # NTP-style: the round trip with the least delay gives the best offset
+        best = min(range(len(samples)), key=lambda i: samples[i][0])
+        return samples[best][1], offsets[best]
 
     def _drain(self) -> None:
         while True:
@@ -268,6 +283,14 @@ class Streamer:
         period = round(1e9 / cfg.rate_hz)
         ahead = max(1, round(cfg.lookahead_s * cfg.rate_hz)) * period
         t0_local = clock_ns() + period  # first send
+        # Send half a period after the arm's tick, so setpoints arrive while it is idle.
+        end = clock_ns() + 100_000_000
+        while self.last_state is None and clock_ns() < end:
+            if self._sock.poll(5):
+                self._drain()
+        if self.last_state is not None:
+            want = (self.last_state.t_arm_ns + period // 2) % period
+            t0_local += (want - (t0_local + offset) % period) % period
         t0_apply = t0_local + offset + ahead
         spin = int(cfg.spin_us * 1e3)
         fds = [control.fileno()] if control is not None else []
@@ -285,7 +308,10 @@ class Streamer:
             if wait_until(deadline, (self._sock,), fds, spin):
                 self._drain()
                 while control is not None and control.poll():
-                    cmd = control.recv()
+                    try:
+                        cmd = control.recv()
+                    except (EOFError, OSError):  # the controller is gone: abort
+                        cmd, control, fds = "abort", None, []
                     if cmd in ("pause", "stop") and not ending:
                         sigma_from, sigma_to, ramp_k0 = sigma, 0.0, k
                         ending = "stop" if cmd == "stop" else ""
@@ -371,6 +397,16 @@ class Streamer:
         self.close()
 
 
+def _quiet(conn: Connection) -> Callable[[dict[str, Any]], None]:
+    def send(event: dict[str, Any]) -> None:
+        try:
+            conn.send(event)
+        except (BrokenPipeError, OSError):
+            pass  # the controller is gone; the control pipe's EOF aborts the run
+
+    return send
+
+
 def _process_main(
     config: StreamConfig,
     q: NDArray[np.float64],
@@ -378,10 +414,14 @@ def _process_main(
     conn: Connection,
 ) -> None:
     """The streamer process: stream, report events and the result over ``conn``."""
+    if config.realtime_priority > 0:
+        request_realtime(config.realtime_priority)
     try:
         with Streamer(config) as streamer:
             conn.send({"event": "started", "t_ns": clock_ns()})
-            res = streamer.stream(q, joint_names, control=conn, on_event=conn.send)
+            gc.collect()
+            gc.freeze()
+            res = streamer.stream(q, joint_names, control=conn, on_event=_quiet(conn))
         conn.send({"event": "done", **res.to_dict()})
     except Exception as exc:  # report, never hang the controller
         conn.send({"event": "done", "code": str(Code.INTERNAL), "detail": repr(exc)})

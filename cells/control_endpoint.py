@@ -1,0 +1,335 @@
+"""The control endpoint: request/reply commands that drive runs of streamed motions.
+
+One ROUTER socket (REQ or DEALER clients) takes the commands of :mod:`cells.protocol`
+(``{"cmd": ..., "args": {...}}``) and answers every request with a structured
+:class:`~cells.protocol.Reply` and a :class:`~cells.protocol.Code`; a bad request never
+takes the endpoint down.
+
+Commands that work now: ``status``, ``run`` (a saved trajectory file streamed to an arm
+endpoint by a :class:`~cells.streamer.StreamerProcess`), ``pause``, ``resume``,
+``stop``, ``abort``, ``reset``. ``load_cell``, ``plan`` and ``validate`` need cell files
+and the cell controller, which do not exist yet: they answer ``NOT_AVAILABLE``.
+
+Controller states::
+
+    IDLE --run--> RUNNING <--pause/resume--> PAUSED
+    RUNNING/PAUSED --motion done or stop--> IDLE
+    RUNNING/PAUSED --abort, arm fault, arm lost--> FAULT --reset--> IDLE
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import zmq
+
+from cells.arm_endpoint import command_endpoint_for
+from cells.command_client import CommandClient
+from cells.motion import rows_from_file
+from cells.pacing import clock_ns
+from cells.protocol import (
+    MAX_COMMAND_BYTES,
+    Code,
+    Rejection,
+    Reply,
+    Request,
+    decode_request,
+    encode_reply,
+)
+from cells.security import ServerSecurity
+from cells.streamer import StreamConfig, StreamerProcess
+from planners.errors import RobotCellError
+
+__all__ = ["ControlEndpoint", "ControlState", "NOT_AVAILABLE_COMMANDS"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+NOT_AVAILABLE_COMMANDS = ("load_cell", "plan", "validate")
+"""Commands that wait for cell files and the cell controller (a later issue)."""
+
+
+class ControlState(enum.StrEnum):
+    """The controller's state (see the module docstring)."""
+
+    IDLE = "IDLE"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    FAULT = "FAULT"
+
+
+class _BadRequest(Exception):
+    def __init__(self, code: Code, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class ControlEndpoint:
+    """Serve the control commands on ``bind``.
+
+    Args:
+        bind: Endpoint to bind, e.g. ``tcp://127.0.0.1:5560``.
+        keys_dir: CURVE key directory; also the default keys for reaching arm endpoints.
+        insecure_plaintext: Plain text (loopback only), also towards arm endpoints.
+    """
+
+    def __init__(
+        self, bind: str, keys_dir: str | None = None, insecure_plaintext: bool = False
+    ) -> None:
+        self.bind = bind
+        self.keys_dir = keys_dir
+        self.insecure = insecure_plaintext
+        self.state = ControlState.IDLE
+        self.reason = Code.OK
+        self.detail = ""
+        self.last_result: dict[str, Any] = {}
+        self.reported_ns = 0
+        self._run: StreamerProcess | None = None
+        self._arm: CommandClient | None = None
+        self._arm_endpoint = ""
+        self._running = False
+        self._ctx = zmq.Context()
+        self._security: ServerSecurity | None = None
+        try:
+            self._security = ServerSecurity(self._ctx, keys_dir, insecure_plaintext)
+            s = self._ctx.socket(zmq.ROUTER)
+            s.linger = 0
+            s.sndtimeo = 0
+            s.maxmsgsize = MAX_COMMAND_BYTES
+            self._security.apply(s, bind)
+            s.bind(bind)
+            self._sock: zmq.Socket | None = s
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ loop
+    def serve(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Answer requests and follow the run until ``shutdown`` or ``should_stop()``."""
+        assert self._sock is not None
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        self._running = True
+        while self._running and not (should_stop and should_stop()):
+            run = self._run
+            if run is not None:
+                poller.register(run.connection, zmq.POLLIN)
+            events = dict(poller.poll(5))
+            if run is not None:
+                poller.unregister(run.connection)
+                if run.connection in events or not run.process.is_alive():
+                    self._follow_run()
+            if self._sock in events:
+                self._drain()
+
+    def _drain(self) -> None:
+        assert self._sock is not None
+        for _ in range(100):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            envelope, body = frames[:-1], frames[-1:]
+            if len(envelope) not in (1, 2) or (len(envelope) == 2 and envelope[1] != b""):
+                continue
+            reply = self.handle_frames(body)
+            try:
+                self._sock.send_multipart([*envelope, encode_reply(reply)], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    def handle_frames(self, frames: list[bytes]) -> Reply:
+        """Decode and run one request; always a reply, never an exception."""
+        req = decode_request(frames)
+        if isinstance(req, Rejection):
+            return Reply(0, req.code, req.detail)
+        try:
+            return self.handle(req)
+        except _BadRequest as exc:
+            return Reply(req.id, exc.code, exc.detail, self._status())
+        except RobotCellError as exc:
+            return Reply(req.id, Code.BAD_ARGUMENT, str(exc), self._status())
+        except Exception as exc:  # never die on a bad request
+            logger.exception("command %s failed", req.cmd)
+            return Reply(req.id, Code.INTERNAL, f"{type(exc).__name__}: {exc}", self._status())
+
+    def handle(self, req: Request) -> Reply:
+        """Dispatch one decoded request."""
+        commands: dict[str, Callable[[dict[str, Any]], None]] = {
+            "status": lambda a: None,
+            "run": self._cmd_run,
+            "pause": lambda a: self._forward("pause", (ControlState.RUNNING,)),
+            "resume": lambda a: self._forward("resume", (ControlState.PAUSED,)),
+            "stop": lambda a: self._forward("stop", (ControlState.RUNNING, ControlState.PAUSED)),
+            "abort": lambda a: self._forward("abort", (ControlState.RUNNING, ControlState.PAUSED)),
+            "reset": self._cmd_reset,
+            "shutdown": self._cmd_shutdown,
+        }
+        if req.cmd in NOT_AVAILABLE_COMMANDS:
+            return Reply(
+                req.id,
+                Code.NOT_AVAILABLE,
+                f"{req.cmd} needs cell files and the cell controller, which are not built yet",
+                self._status(),
+            )
+        action = commands.get(req.cmd)
+        if action is None:
+            valid = sorted([*commands, *NOT_AVAILABLE_COMMANDS])
+            return Reply(req.id, Code.UNKNOWN_COMMAND, f"valid: {', '.join(valid)}")
+        action(dict(req.args))
+        return Reply(req.id, Code.OK, "", self._status())
+
+    # ------------------------------------------------------------------ commands
+    def _cmd_run(self, args: dict[str, Any]) -> None:
+        if self.state is not ControlState.IDLE:
+            raise _BadRequest(Code.BAD_STATE, f"run needs state IDLE, not {self.state}")
+        path = _arg(args, "trajectory", str)
+        arm_ep = _arg(args, "arm", str)
+        cmd_ep = _arg(args, "arm_command", str, command_endpoint_for(arm_ep))
+        rate = float(_arg(args, "rate_hz", (int, float), 1000.0))
+        if not (np.isfinite(rate) and 0 < rate <= 10_000):
+            raise _BadRequest(Code.BAD_ARGUMENT, "rate_hz: expected a number in (0, 10000]")
+        if not Path(path).is_file():
+            raise _BadRequest(Code.BAD_ARGUMENT, f"trajectory: {path!r} is not a file")
+        if self._arm is None or self._arm_endpoint != cmd_ep:
+            if self._arm is not None:
+                self._arm.close()
+            self._arm = CommandClient(cmd_ep, self.keys_dir, self.insecure)
+            self._arm_endpoint = cmd_ep
+        status = self._arm.call("arm", timeout_s=1.0)
+        if status is None:
+            raise _BadRequest(Code.ARM_UNREACHABLE, f"no reply from the arm at {cmd_ep}")
+        if not status.ok:
+            raise _BadRequest(
+                Code.BAD_STATE, f"arm is {status.data.get('mode')}: reset it first"
+            )
+        names = tuple(str(n) for n in status.data.get("joint_names", ()))
+        rows = rows_from_file(path, rate, names)
+        gap = float(np.max(np.abs(rows[0] - np.asarray(status.data["q"], dtype=np.float64))))
+        if gap > 1e-3:
+            raise _BadRequest(
+                Code.START_MISMATCH, f"trajectory starts {gap:.4g} rad from where the arm stands"
+            )
+        config = StreamConfig(
+            arm_ep,
+            rate,
+            keys_dir=self.keys_dir,
+            insecure_plaintext=self.insecure,
+            realtime_priority=int(_arg(args, "rt_priority", int, 0)),
+        )
+        self._run = StreamerProcess(config, rows, names)
+        self.state = ControlState.RUNNING
+        self.reason, self.detail, self.last_result = Code.OK, "", {}
+        logger.info("run %s on %s: %d setpoints", path, arm_ep, rows.shape[0])
+
+    def _forward(self, command: str, allowed: tuple[ControlState, ...]) -> None:
+        if self.state not in allowed or self._run is None:
+            raise _BadRequest(Code.BAD_STATE, f"{command} is not possible in state {self.state}")
+        self._run.send(command)
+        if command == "pause":
+            self.state = ControlState.PAUSED
+        elif command == "resume":
+            self.state = ControlState.RUNNING
+
+    def _cmd_reset(self, args: dict[str, Any]) -> None:
+        if self.state in (ControlState.RUNNING, ControlState.PAUSED):
+            raise _BadRequest(Code.BAD_STATE, "reset needs a finished run: stop or abort first")
+        if self._arm is not None:
+            reply = self._arm.call("reset", timeout_s=1.0)
+            if reply is None:
+                raise _BadRequest(Code.ARM_UNREACHABLE, f"no reply from {self._arm_endpoint}")
+            if not reply.ok:
+                raise _BadRequest(reply.code, reply.detail)
+        self.state, self.reason, self.detail = ControlState.IDLE, Code.OK, ""
+
+    def _cmd_shutdown(self, args: dict[str, Any]) -> None:
+        if self._run is not None:
+            self._run.send("abort")
+        self._running = False
+
+    # ------------------------------------------------------------------ the run
+    def _follow_run(self) -> None:
+        run = self._run
+        assert run is not None
+        result = run.poll(0.0)
+        if result is None and not run.process.is_alive():
+            result = run.poll(0.05) or {"code": str(Code.INTERNAL), "detail": "streamer died"}
+        if result is None:
+            return
+        self.reported_ns = clock_ns()
+        self.last_result = {k: v for k, v in result.items() if k != "event"}
+        code = str(result.get("code", Code.INTERNAL))
+        self.reason = Code(code) if code in Code.__members__ else Code.INTERNAL
+        self.detail = str(result.get("detail", ""))
+        self.state = ControlState.IDLE if self.reason is Code.OK else ControlState.FAULT
+        if self.state is ControlState.FAULT:
+            logger.warning("run ended: %s %s", self.reason, self.detail)
+        run.close()
+        self._run = None
+
+    def _status(self) -> dict[str, Any]:
+        progress = {}
+        if self._run is not None:
+            self._run.poll(0.0)
+            sent = [e for e in self._run.events if e.get("event") == "progress"]
+            if sent:
+                progress = {"sent": sent[-1]["sent"], "of": sent[-1]["n"]}
+        return {
+            "state": str(self.state),
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "arm": self._arm_endpoint,
+            "progress": progress,
+            "last_result": self.last_result,
+            "reported_ns": self.reported_ns,
+        }
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Abort a run, close the sockets and the authenticator (idempotent)."""
+        if getattr(self, "_run", None) is not None:
+            assert self._run is not None
+            self._run.close()
+            self._run = None
+        if getattr(self, "_arm", None) is not None:
+            assert self._arm is not None
+            self._arm.close()
+            self._arm = None
+        if getattr(self, "_sock", None) is not None:
+            assert self._sock is not None
+            self._sock.close(linger=0)
+            self._sock = None
+        if self._security is not None:
+            self._security.close()
+            self._security = None
+        if not self._ctx.closed:
+            self._ctx.term()
+
+    def __enter__(self) -> ControlEndpoint:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in args:
+        if default is ...:
+            raise _BadRequest(Code.BAD_ARGUMENT, f"args.{name}: missing")
+        return default
+    value = args[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise _BadRequest(Code.BAD_ARGUMENT, f"args.{name}: wrong type {type(value).__name__}")
+    return value

@@ -1,0 +1,84 @@
+"""Helpers shared by the streaming tests: an ideal arm, a simulated clock, setpoint frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+
+from cells.protocol import Hello, Setpoint, encode_hello, encode_setpoint
+from planners.limits import JointLimits
+
+PERIOD_NS = 1_000_000
+
+
+def ur5e_like_limits() -> JointLimits:
+    """UR5e limits without loading the model (fast)."""
+    n = 6
+    return JointLimits(
+        names=tuple(f"j{i}" for i in range(n)),
+        lower=np.full(n, -2 * np.pi),
+        upper=np.full(n, 2 * np.pi),
+        velocity=np.full(n, np.pi),
+        acceleration=np.array([8.0, 8, 8, 12, 12, 12]),
+        jerk=np.array([100.0, 100, 100, 150, 150, 150]),
+        effort=np.array([150.0, 150, 150, 28, 28, 28]),
+    )
+
+
+class IdealArm:
+    """An arm that is exactly where it was commanded; records every command."""
+
+    def __init__(self, limits: JointLimits, q0: npt.ArrayLike) -> None:
+        self._limits = limits
+        self.q = np.array(q0, dtype=np.float64)
+        self.qd = np.zeros_like(self.q)
+        self.commands: list[NDArray[np.float64]] = []
+        self.estops = 0
+        self.closed = False
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self._limits.names
+
+    @property
+    def limits(self) -> JointLimits:
+        return self._limits
+
+    def read(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return self.q.copy(), self.qd.copy()
+
+    def command(self, q: npt.ArrayLike, qd: npt.ArrayLike) -> None:
+        self.q = np.array(q, dtype=np.float64)
+        self.qd = np.array(qd, dtype=np.float64)
+        self.commands.append(self.q.copy())
+
+    def emergency_stop(self) -> None:
+        self.estops += 1
+        self.qd = np.zeros_like(self.q)
+        self.commands.append(self.q.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def hello_frames(session: int, names: tuple[str, ...], rate_hz: float = 1000.0) -> list[bytes]:
+    return [encode_hello(Hello(session, names, rate_hz, 0))]
+
+
+def sp_frames(
+    session: int, seq: int, t_apply_ns: int, q: npt.ArrayLike, final: bool = False
+) -> list[bytes]:
+    qq = tuple(float(v) for v in np.asarray(q, dtype=np.float64))
+    return [encode_setpoint(Setpoint(session, seq, max(0, t_apply_ns - 1000), t_apply_ns, qq, final))]
+
+
+def executed_derivatives(
+    commands: list[NDArray[np.float64]], dt: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Velocity, acceleration and jerk of the executed commands (finite differences)."""
+    q = np.asarray(commands)
+    v = np.diff(q, axis=0) / dt
+    a = np.diff(v, axis=0) / dt
+    j = np.diff(a, axis=0) / dt
+    return v, a, j
