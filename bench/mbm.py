@@ -1,0 +1,457 @@
+"""MotionBenchMaker benchmark: our planner against OMPL's RRTConnect on the same checker.
+
+Every problem of a MotionBenchMaker file (JSON: ``problems`` -> set name -> list of
+problems with ``start``, ``goals`` and ``obstacles``; see
+``/work/shared/benchmarks/mbm/README.md``) is planned for our Panda model with the Franka
+hand, fingers held :data:`FINGER_OPENING` apart from the centre (6.5 cm between them, as the
+problems were generated). For each problem:
+
+* ``valid``: the start and at least one goal are within the joint limits and collision-free
+  under our batched model (:class:`planners.collision.CollisionModel`, padding
+  :data:`PADDING`); problems that are not are counted and skipped;
+* ours: :func:`planners.plan.plan` (RRT-Connect plus shortcutting) at
+  :data:`RESOLUTION`, seeded with ``seed + problem index``; the time is the whole call,
+  smoothing included, with numba warm (one untimed plan runs first);
+* ``verified``: the solution re-checked densely (every :data:`VERIFY_RESOLUTION` rad)
+  with PyBullet's exact geometry (:class:`sim.exact.ExactChecker`);
+* OMPL (``ompl`` wheel): ``RRTConnect`` in a ``SimpleSetup`` over a 7-D real vector space
+  with the joint limits, its state validity callback our model's ``valid`` on one
+  configuration, and a motion validator that checks the same straight-edge configurations
+  at the same resolution in one batched ``valid`` call (so both planners see one checker
+  and one resolution); after ``solve`` the path is simplified with OMPL's
+  ``simplifySolution`` inside the remaining time, and both count in its time. Its
+  solutions are verified the same way.
+
+Times are per problem [ms]: median and 95th percentile over the solved problems; path
+length is the Euclidean joint-space length [rad].
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+
+from planners import load_arm
+from planners.arm import Arm
+from planners.errors import InputError, UnknownNameError
+from planners.plan import plan
+from planners.plan_result import path_length
+from planners.space import JointSpace, collision_space, edge_points
+
+__all__ = [
+    "FINGER_OPENING",
+    "PADDING",
+    "RESOLUTION",
+    "VERIFY_RESOLUTION",
+    "Problem",
+    "load_problems",
+    "print_table",
+    "run",
+]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+FINGER_OPENING = 0.0325
+"""Franka hand finger joint value [m]: the inner faces of our finger collision hulls are then
+64.7 mm apart (the README's "about 6.5 cm"); at the hand's full opening, 0.04, 79.7 mm."""
+PADDING = 0.0
+"""Scene padding of the batched model [m] (the sphere cover is already conservative)."""
+RESOLUTION = 0.02
+"""Edge-check resolution of both planners [rad]."""
+VERIFY_RESOLUTION = 0.005
+"""Largest joint step between the configurations of the exact re-check [rad]."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One MotionBenchMaker problem.
+
+    Attributes:
+        set: Set name (``table_pick`` ...).
+        index: Problem index in the file.
+        start: (dof,) start configuration [rad].
+        goals: (M, dof) goal configurations [rad].
+        obstacles: Obstacle mappings as in the file.
+    """
+
+    set: str
+    index: int
+    start: NDArray[np.float64]
+    goals: NDArray[np.float64]
+    obstacles: tuple[Mapping[str, Any], ...]
+
+
+def load_problems(path: Path, dof: int = 7) -> dict[str, list[Problem]]:
+    """Read a MotionBenchMaker JSON file into problems per set.
+
+    Raises:
+        InputError: the file is missing or malformed; the message names the file and key.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    sets = data.get("problems") if isinstance(data, dict) else None
+    if not isinstance(sets, dict) or not sets:
+        raise InputError(f"{path}:problems: expected a mapping of set names to lists of problems")
+    out: dict[str, list[Problem]] = {}
+    for name, items in sets.items():
+        if not isinstance(items, list):
+            raise InputError(f"{path}:problems.{name}: expected a list of problems")
+        problems = []
+        for i, p in enumerate(items):
+            where = f"{path}:problems.{name}[{i}]"
+            if not isinstance(p, dict):
+                raise InputError(f"{where}: expected a mapping")
+            try:
+                start = np.asarray(p["start"], dtype=np.float64)
+                goals = np.atleast_2d(np.asarray(p["goals"], dtype=np.float64))
+                obstacles = tuple(p.get("obstacles", ()))
+            except KeyError as exc:
+                raise InputError(f"{where}.{exc.args[0]}: missing") from None
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{where}: start and goals must be numbers ({exc})") from None
+            if start.shape != (dof,) or goals.ndim != 2 or goals.shape[1] != dof or not len(goals):
+                raise InputError(f"{where}: expected start ({dof},) and goals (M, {dof})")
+            problems.append(Problem(name, int(p.get("index", i + 1)), start, goals, obstacles))
+        out[name] = problems
+    return out
+
+
+def _fields(
+    valid: int, n: int, solved: int, verified: int, times: list[float], lengths: list[float]
+) -> dict[str, Any]:
+    t = np.asarray(times) * 1e3
+    return {
+        "n": n,
+        "valid": valid,
+        "solved": solved,
+        "verified": verified,
+        "median_ms": float(np.median(t)) if t.size else None,
+        "p95_ms": float(np.percentile(t, 95)) if t.size else None,
+        "max_ms": float(np.max(t)) if t.size else None,
+        "median_path_length": float(np.median(lengths)) if lengths else None,
+    }
+
+
+class _Tally:
+    """Outcomes of one planner over a group of problems."""
+
+    def __init__(self) -> None:
+        self.n = self.valid = self.solved = self.verified = 0
+        self.times: list[float] = []
+        self.lengths: list[float] = []
+        self.failures: list[str] = []
+
+    def add(self, other: _Tally) -> None:
+        for k in ("n", "valid", "solved", "verified"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.times += other.times
+        self.lengths += other.lengths
+        self.failures += other.failures
+
+    def fields(self) -> dict[str, Any]:
+        return _fields(self.valid, self.n, self.solved, self.verified, self.times, self.lengths)
+
+
+class _Ompl:
+    """OMPL's RRTConnect over a 7-D box, with our batched checker behind its callbacks."""
+
+    def __init__(self) -> None:
+        from ompl import util as ou
+
+        ou.setLogLevel(ou.LOG_NONE)
+
+    def solve(
+        self, space: JointSpace, start: NDArray[np.float64], goals: NDArray[np.float64],
+        timeout: float, seed: int,
+    ) -> tuple[bool, NDArray[np.float64], float]:  # fmt: skip
+        """Plan and simplify; (solved, path (K, dof), seconds)."""
+        from ompl import base as ob
+        from ompl import geometric as og
+        from ompl import util as ou
+
+        dof = space.dof
+        ou.RNG.setSeed(seed)
+        sspace = ob.RealVectorStateSpace(dof)
+        bounds = ob.RealVectorBounds(dof)
+        for j in range(dof):
+            bounds.setLow(j, float(space.lower[j]))
+            bounds.setHigh(j, float(space.upper[j]))
+        sspace.setBounds(bounds)
+        ss = og.SimpleSetup(sspace)
+        si = ss.getSpaceInformation()
+        ss.setStateValidityChecker(
+            lambda s: bool(space.valid(np.array([[s[j] for j in range(dof)]]))[0])
+        )
+        validator = _make_motion_validator(si, space, dof)
+        si.setMotionValidator(validator)
+        s0 = sspace.allocState()
+        for j in range(dof):
+            s0[j] = float(start[j])
+        goal = ob.GoalStates(si)
+        kept = [s0]
+        for g in goals:
+            sg = sspace.allocState()
+            for j in range(dof):
+                sg[j] = float(g[j])
+            goal.addState(sg)
+            kept.append(sg)
+        ss.setStartState(s0)
+        ss.setGoal(goal)
+        ss.setPlanner(og.RRTConnect(si))
+        ss.setup()
+        t0 = time.perf_counter()
+        status = ss.solve(timeout)
+        solved = bool(ss.haveExactSolutionPath())
+        if solved:
+            left = timeout - (time.perf_counter() - t0)
+            if left > 0:
+                ss.simplifySolution(left)
+        elapsed = time.perf_counter() - t0
+        path = np.empty((0, dof))
+        if solved:
+            p = ss.getSolutionPath()
+            path = np.array(
+                [[p.getState(i)[j] for j in range(dof)] for i in range(p.getStateCount())]
+            )
+        logger.debug("ompl: %s in %.3g ms", status.asString(), elapsed * 1e3)
+        ss.clear()
+        del kept, validator
+        return solved, path, elapsed
+
+
+def _make_motion_validator(si: Any, space: JointSpace, dof: int) -> Any:
+    """An OMPL motion validator checking straight edges at RESOLUTION in one batched call."""
+    from ompl import base as ob
+
+    class BatchedMotionValidator(ob.MotionValidator):
+        def checkMotion(self, s1: Any, s2: Any) -> bool:  # noqa: N802 (OMPL's name)
+            a = np.array([s1[j] for j in range(dof)])
+            b = np.array([s2[j] for j in range(dof)])
+            return bool(space.valid(edge_points(a, b, RESOLUTION)).all())
+
+    return BatchedMotionValidator(si)
+
+
+class _Exact:
+    """The exact checker of one problem, built on first use (loading the arm takes ~0.5 s)."""
+
+    def __init__(self, client: Any, arm: Arm, scene: Any, model: Any) -> None:
+        self.args = (client, arm, scene, model)
+        self.checker: Any = None
+
+    def clear(self, path: NDArray[np.float64]) -> bool:
+        from sim.exact import ExactChecker
+
+        if self.checker is None:
+            client, arm, scene, model = self.args
+            self.checker = ExactChecker(client, arm, scene, model)
+        return self.checker.first_collision(path, VERIFY_RESOLUTION) is None
+
+
+def _warm_up(arm: Arm) -> None:
+    """Compile every numba kernel the timed runs use, on a small scene."""
+    from planners.collision import CollisionModel
+    from planners.scene import Scene
+
+    scene = Scene.from_dicts(
+        [
+            {
+                "name": "wall",
+                "type": "box",
+                "position": [0.45, 0.0, 0.4],
+                "half_extents": [0.02, 0.3, 0.3],
+            }
+        ],
+        padding=PADDING,
+    )
+    space = collision_space(CollisionModel(arm, scene), arm)
+    start = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
+    goal = np.array([1.2, 0.3, 0.0, -1.8, 0.0, 2.0, 0.785])
+    plan(space, start, goal, rng=0, timeout=1.0)
+
+
+def run(
+    problems: Path,
+    sets: Sequence[str] | None = None,
+    timeout: float = 1.0,
+    seed: int = 0,
+    progress: Console | None = None,
+    *,
+    finger_opening: float = FINGER_OPENING,
+    peers: bool = True,
+) -> dict[str, Any]:
+    """Plan every problem of ``problems`` (or of ``sets``) with ours and OMPL's RRTConnect.
+
+    Args:
+        problems: MotionBenchMaker problems as JSON.
+        sets: Set names to run (default: every set in the file, in file order).
+        timeout: Time limit per problem and planner [s].
+        seed: Base seed; problem ``k`` of a set plans with ``seed + k``.
+        progress: Console for a line per set, or ``None`` for silence.
+        finger_opening: Finger joint value of the hand [m].
+        peers: Whether to run OMPL's RRTConnect too.
+
+    Returns:
+        ``{"sets": {set: fields}, "total": fields, "peers": {"ompl": {"sets": ..., "total":
+        ...}}, "ratio_median_ompl_over_ours": float, "setup": {...}, "failures": [...]}``
+        with fields ``n, valid, solved, verified, median_ms, p95_ms, max_ms,
+        median_path_length``.
+
+    Raises:
+        InputError: malformed file or settings.
+        UnknownNameError: a set not in the file; the message lists the file's sets.
+    """
+    from planners.collision import CollisionModel
+    from planners.scene import Scene
+    from sim.client import bullet_client
+
+    if not timeout > 0:
+        raise InputError(f"timeout: expected a positive number of seconds, got {timeout}")
+    by_set = load_problems(problems)
+    chosen = list(by_set) if not sets else list(sets)
+    for name in chosen:
+        if name not in by_set:
+            raise UnknownNameError("problem set", name, by_set)
+    arm = load_arm("panda", "franka_hand", finger_opening=finger_opening)
+    _warm_up(arm)
+    ompl = _Ompl() if peers else None
+    ours_total, ompl_total = _Tally(), _Tally()
+    result: dict[str, Any] = {"sets": {}, "peers": {"ompl": {"sets": {}}}}
+    invalid: list[str] = []
+    for name in chosen:
+        ours, theirs = _Tally(), _Tally()
+        t_set = time.perf_counter()
+        for k, prob in enumerate(by_set[name]):
+            label = f"{name}[{prob.index}]"
+            ours.n += 1
+            theirs.n += 1
+            scene = Scene.from_dicts(prob.obstacles, padding=PADDING, where=f"{label}.obstacles")
+            model = CollisionModel(arm, scene)
+            space = collision_space(model, arm)
+            ends = space.valid(np.vstack((prob.start[None], prob.goals)))
+            if not (ends[0] and ends[1:].any()):
+                invalid.append(f"{label}: {_why(model, space, prob, ends)}")
+                continue
+            ours.valid += 1
+            theirs.valid += 1
+            goals = prob.goals[ends[1:]]
+            t0 = time.perf_counter()
+            res = plan(
+                space, prob.start, goals, rng=seed + k, timeout=timeout, resolution=RESOLUTION
+            )
+            dt = time.perf_counter() - t0
+            with bullet_client() as client:  # a fresh world per problem: bodies never pile up
+                exact = _Exact(client, arm, scene, model)
+                _record(ours, label, res.success, res.path, dt, res.reason, exact)
+                if ompl is not None:
+                    ok, path, dt = ompl.solve(space, prob.start, goals, timeout, seed + k)
+                    _record(theirs, label, ok, path, dt, None if ok else "no solution", exact)
+        if progress is not None:
+            progress.print(
+                f"{name}: {ours.valid}/{ours.n} valid, ours {ours.solved} solved "
+                f"({ours.verified} verified), OMPL {theirs.solved} ({theirs.verified}), "
+                f"{time.perf_counter() - t_set:.1f} s"
+            )
+        result["sets"][name] = ours.fields()
+        result["peers"]["ompl"]["sets"][name] = theirs.fields()
+        ours_total.add(ours)
+        ompl_total.add(theirs)
+    result["total"] = ours_total.fields()
+    result["peers"]["ompl"]["total"] = ompl_total.fields()
+    m_ours, m_ompl = result["total"]["median_ms"], result["peers"]["ompl"]["total"]["median_ms"]
+    result["ratio_median_ompl_over_ours"] = m_ompl / m_ours if m_ours and m_ompl else None
+    result["invalid"] = invalid
+    result["failures"] = {"ours": ours_total.failures, "ompl": ompl_total.failures}
+    result["setup"] = {
+        "problems": str(problems), "timeout_s": timeout, "seed": seed,
+        "arm": "panda + franka_hand", "finger_opening_m": finger_opening, "padding_m": PADDING,
+        "resolution_rad": RESOLUTION, "verify_resolution_rad": VERIFY_RESOLUTION,
+        "times": "per problem, planning plus smoothing, numba warm",
+    }  # fmt: skip
+    return result
+
+
+def _why(model: Any, space: JointSpace, prob: Problem, ends: NDArray[np.bool_]) -> str:
+    parts = []
+    named = [("start", prob.start, ends[0])]
+    named += [
+        (f"goal {i}", g, e) for i, (g, e) in enumerate(zip(prob.goals, ends[1:], strict=True))
+    ]
+    for what, q, ok in named:
+        if not ok:
+            parts.append(f"{what} {model.explain(q)}")
+    return "; ".join(parts)
+
+
+def _record(
+    tally: _Tally, label: str, ok: bool, path: NDArray[np.float64], dt: float,
+    reason: str | None, exact: _Exact,
+) -> None:  # fmt: skip
+    if not ok:
+        tally.failures.append(f"{label}: {reason}")
+        return
+    tally.solved += 1
+    tally.times.append(dt)
+    tally.lengths.append(path_length(path))
+    if exact.clear(path):
+        tally.verified += 1
+    else:
+        tally.failures.append(f"{label}: the exact re-check found a collision")
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def print_table(console: Console, result: Mapping[str, Any]) -> None:
+    """Print the benchmark result as a table, ours and OMPL per set and in total."""
+    table = Table(title="MotionBenchMaker (Panda): ours vs OMPL RRTConnect, same checker")
+    for col in (
+        "set",
+        "planner",
+        "n",
+        "valid",
+        "solved",
+        "verified",
+        "median ms",
+        "p95 ms",
+        "max ms",
+        "median length",
+    ):
+        table.add_column(col, justify="left" if col in ("set", "planner") else "right")
+    rows: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = [
+        (name, f, result["peers"]["ompl"]["sets"][name]) for name, f in result["sets"].items()
+    ]
+    rows.append(("total", result["total"], result["peers"]["ompl"]["total"]))
+    for name, ours, theirs in rows:
+        for planner, f in (("ours", ours), ("ompl", theirs)):
+            table.add_row(
+                name if planner == "ours" else "", planner, str(f["n"]), str(f["valid"]),
+                str(f["solved"]), str(f["verified"]), _fmt(f["median_ms"], ".3f"),
+                _fmt(f["p95_ms"], ".3f"), _fmt(f.get("max_ms"), ".1f"),
+                _fmt(f["median_path_length"], ".2f"),
+            )  # fmt: skip
+    console.print(table)
+    ratio = result.get("ratio_median_ompl_over_ours")
+    if ratio is not None:
+        console.print(f"median time, OMPL over ours: {ratio:.1f}x")
+    for line in result.get("invalid", []):
+        console.print(f"invalid: {line}", markup=False, highlight=False)
+    for planner, lines in result.get("failures", {}).items():
+        for line in lines:
+            console.print(f"{planner} failed: {line}", markup=False, highlight=False)
