@@ -1,11 +1,19 @@
 """Time-parameterization benchmark: ours against toppra's bound and ruckig.
 
-For each arm, ``n`` random joint paths of 3 to 8 waypoints drawn uniformly within the
-joint limits (seeded). Each path is blended once (``BlendedPath``, tolerance 0.05 rad)
-and three things are timed on it:
+Two sets of joint paths per arm (seeded):
+
+* **random** (the issue's set, under ``arms``): ``n`` paths of 3 to 8 waypoints drawn
+  uniformly within the joint limits (huge moves: the UR5e's joints span +-2 pi);
+* **cell** (under ``cell``): ``n`` short cell-like moves, 3 to 6 waypoints each within
+  +-0.5 rad of the arm's ``ready`` configuration (clipped to the limits), like a
+  pick-and-place transfer.
+
+Each path is blended once (``BlendedPath``, tolerance 0.05 rad) and three things are
+timed on it:
 
 * **ours**: :func:`planners.timing.time_parameterize` (velocity, acceleration and jerk
-  limits), checked afterwards by :func:`planners.limit_check.check_limits` at 1 kHz;
+  limits; the shorter of the blended and the stop-and-go candidate), checked afterwards
+  by :func:`planners.limit_check.check_limits` at 1 kHz;
 * **toppra** (the bound): toppra's TOPP-RA with joint velocity and acceleration
   constraints on the *same* blended path (through toppra's public
   ``AbstractGeometricPath`` interface) on the same grid, constant-acceleration
@@ -13,9 +21,12 @@ and three things are timed on it:
   on the path (up to toppra's collocation, which checks constraints at grid points only
   and so is, if anything, optimistic);
 * **ruckig** (the jerk-limited peer): the community version has no intermediate
-  waypoints, so it moves waypoint to waypoint along each straight segment (phase
-  synchronisation), stopping at every waypoint, under the same velocity, acceleration
-  and jerk limits.
+  waypoints, so it moves waypoint to waypoint under the same velocity, acceleration and
+  jerk limits, stopping at every waypoint, all joints together (``Synchronization.Phase``).
+  Where phase synchronisation is impossible under the limits ruckig falls back to time
+  synchronisation, and the joints then leave the straight segment: the largest distance
+  from the polyline (Euclidean, joint space, 64 samples per segment) is reported as
+  ``deviation_rad_median`` / ``deviation_rad_max``. Ours never leaves the path.
 
 Ratios are durations divided by toppra's bound for the same path. Compute times are
 wall-clock per path on this machine (single process).
@@ -31,16 +42,17 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from planners import load_arm
+from planners import Arm, load_arm
 from planners.limit_check import check_limits
 from planners.limits import JointLimits
 from planners.timing import time_parameterize
 from planners.timing_path import BlendedPath
 
-__all__ = ["ARMS", "BLEND_TOLERANCE", "print_table", "run"]
+__all__ = ["ARMS", "BLEND_TOLERANCE", "CELL_SPREAD", "print_table", "run"]
 
 ARMS: tuple[tuple[str, str], ...] = (("ur5e", "screwdriver"), ("panda", "franka_hand"))
 BLEND_TOLERANCE = 0.05  # rad
+CELL_SPREAD = 0.5  # rad, cell-like waypoints within ready +- this
 
 
 def _toppra_path(bp: BlendedPath) -> Any:
@@ -81,8 +93,9 @@ def _toppra(bp: BlendedPath, limits: JointLimits, grid: np.ndarray) -> tuple[flo
     return (float(traj.duration) if traj is not None else float("nan")), dt
 
 
-def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float]:
-    """ruckig waypoint to waypoint, at rest at each: (duration [s], compute [s])."""
+def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float, float]:
+    """ruckig waypoint to waypoint, at rest at each: (duration [s], compute [s], largest
+    distance from the polyline [rad], measured after the timing)."""
     from ruckig import InputParameter, Result, Ruckig, Synchronization, Trajectory
 
     t0 = time.perf_counter()
@@ -94,6 +107,7 @@ def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float]:
     inp.max_jerk = limits.jerk.tolist()
     inp.synchronization = Synchronization.Phase
     total = 0.0
+    trajs = []
     for a, b in itertools.pairwise(W):
         inp.current_position = a.tolist()
         inp.current_velocity = [0.0] * dof
@@ -104,9 +118,17 @@ def _ruckig(W: np.ndarray, limits: JointLimits) -> tuple[float, float]:
         traj = Trajectory(dof)
         res = otg.calculate(inp, traj)
         if res not in (Result.Working, Result.Finished):
-            return float("nan"), time.perf_counter() - t0
+            return float("nan"), time.perf_counter() - t0, float("nan")
         total += traj.duration
-    return total, time.perf_counter() - t0
+        trajs.append(traj)
+    dt = time.perf_counter() - t0
+    deviation = 0.0
+    for (a, b), traj in zip(itertools.pairwise(W), trajs, strict=True):
+        P = np.array([traj.at_time(t)[0] for t in np.linspace(0.0, traj.duration, 64)])
+        d = b - a
+        lam = np.clip((P - a) @ d / (d @ d), 0.0, 1.0)[:, None]
+        deviation = max(deviation, float(np.max(np.linalg.norm(P - a - lam * d, axis=1))))
+    return total, dt, deviation
 
 
 def _summary(ratios: list[float], ms: list[float]) -> dict[str, Any]:
@@ -122,68 +144,113 @@ def _summary(ratios: list[float], ms: list[float]) -> dict[str, Any]:
     }
 
 
+def _random_paths(limits: JointLimits, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    return [limits.sample(rng, int(rng.integers(3, 9))) for _ in range(n)]
+
+
+def _cell_paths(arm: Arm, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    q0 = arm.configuration("ready")
+    lim = arm.limits
+    out = []
+    for _ in range(n):
+        m = int(rng.integers(3, 7))
+        W = q0 + rng.uniform(-CELL_SPREAD, CELL_SPREAD, size=(m, arm.dof))
+        out.append(np.clip(W, lim.lower, lim.upper))
+    return out
+
+
+def _run_set(
+    limits: JointLimits, paths: list[np.ndarray]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Ours, toppra and ruckig on ``paths``: three summaries."""
+    ours_r, ours_ms, top_ms, ruck_r, ruck_ms, ruck_dev, durations = [], [], [], [], [], [], []
+    methods: dict[str, int] = {}
+    violations = failures = 0
+    for W in paths:
+        t0 = time.perf_counter()
+        res = time_parameterize(W, limits, blend_tolerance=BLEND_TOLERANCE)
+        ours_ms.append((time.perf_counter() - t0) * 1e3)
+        bp = BlendedPath.from_waypoints(W, BLEND_TOLERANCE)
+        bound, dt = _toppra(bp, limits, bp.grid())
+        top_ms.append(dt * 1e3)
+        dur, dt, dev = _ruckig(W, limits)
+        ruck_ms.append(dt * 1e3)
+        ruck_r.append(dur / bound)
+        ruck_dev.append(dev)
+        if res.trajectory is None:
+            failures += 1
+            ours_r.append(float("nan"))
+            continue
+        if res.stats.method is not None:
+            methods[res.stats.method.value] = methods.get(res.stats.method.value, 0) + 1
+        durations.append(res.trajectory.duration)
+        ours_r.append(res.trajectory.duration / bound)
+        violations += len(check_limits(res.trajectory, limits, rate_hz=1000.0).violations)
+    doc = _summary(ours_r, ours_ms)
+    doc["n"] = len(paths)
+    doc["violations"] = violations
+    doc["failures"] = failures
+    doc["duration_s_median"] = float(np.median(durations)) if durations else float("nan")
+    doc["methods"] = dict(sorted(methods.items()))
+    ruck = _summary(ruck_r, ruck_ms)
+    ruck["deviation_rad_median"] = float(np.nanmedian(ruck_dev))
+    ruck["deviation_rad_max"] = float(np.nanmax(ruck_dev))
+    return doc, _summary([1.0] * len(paths), top_ms), ruck
+
+
 def run(n: int = 200, seed: int = 0, progress: Console | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON document (see the module docstring)."""
     out: dict[str, Any] = {
         "arms": {},
         "peers": {"toppra_vel_acc": {}, "ruckig_stop_and_go": {}},
+        "cell": {"arms": {}, "peers": {"toppra_vel_acc": {}, "ruckig_stop_and_go": {}}},
         "settings": {"seed": seed, "waypoints": [3, 8], "blend_tolerance_rad": BLEND_TOLERANCE,
-                     "check_rate_hz": 1000.0, "rtol": 1e-6},
+                     "check_rate_hz": 1000.0, "rtol": 1e-6,
+                     "cell": {"waypoints": [3, 6], "spread_rad": CELL_SPREAD,
+                              "around": "ready"}},
     }  # fmt: skip
     for arm_name, tool in ARMS:
         arm = load_arm(arm_name, tool)
         limits = arm.limits
         rng = np.random.default_rng(seed)
-        paths = [limits.sample(rng, int(rng.integers(3, 9))) for _ in range(n)]
-        time_parameterize(paths[0], limits)  # compile and warm caches outside the timing
-        if progress is not None:
-            progress.print(f"{arm_name}: {n} paths ...")
-        ours_r, ours_ms, top_ms, ruck_r, ruck_ms, durations = [], [], [], [], [], []
-        violations = failures = 0
-        for W in paths:
-            t0 = time.perf_counter()
-            res = time_parameterize(W, limits, blend_tolerance=BLEND_TOLERANCE)
-            ours_ms.append((time.perf_counter() - t0) * 1e3)
-            bp = BlendedPath.from_waypoints(W, BLEND_TOLERANCE)
-            from planners.timing import _grid
-
-            bound, dt = _toppra(bp, limits, _grid(bp))
-            top_ms.append(dt * 1e3)
-            dur, dt = _ruckig(W, limits)
-            ruck_ms.append(dt * 1e3)
-            ruck_r.append(dur / bound)
-            if res.trajectory is None:
-                failures += 1
-                ours_r.append(float("nan"))
-                continue
-            durations.append(res.trajectory.duration)
-            ours_r.append(res.trajectory.duration / bound)
-            violations += len(check_limits(res.trajectory, limits, rate_hz=1000.0).violations)
-        doc = _summary(ours_r, ours_ms)
-        doc["n"] = n
-        doc["violations"] = violations
-        doc["failures"] = failures
-        doc["duration_s_median"] = float(np.median(durations)) if durations else float("nan")
-        out["arms"][arm_name] = doc
-        out["peers"]["toppra_vel_acc"][arm_name] = _summary([1.0] * n, top_ms)
-        out["peers"]["ruckig_stop_and_go"][arm_name] = _summary(ruck_r, ruck_ms)
+        sets = {"random": _random_paths(limits, n, rng), "cell": _cell_paths(arm, n, rng)}
+        for W in sets["random"][:3] + sets["cell"][:3]:  # compile and warm caches
+            time_parameterize(W, limits, blend_tolerance=BLEND_TOLERANCE)
+        for name, paths in sets.items():
+            if progress is not None:
+                progress.print(f"{arm_name}: {n} {name} paths ...")
+            ours, top, ruck = _run_set(limits, paths)
+            target = out if name == "random" else out["cell"]
+            target["arms"][arm_name] = ours
+            target["peers"]["toppra_vel_acc"][arm_name] = top
+            target["peers"]["ruckig_stop_and_go"][arm_name] = ruck
     return out
 
 
 def print_table(console: Console, result: dict[str, Any]) -> None:
-    """Print ours, toppra and ruckig per arm: duration / toppra bound, compute time."""
+    """Print ours, toppra and ruckig per set and arm: duration / toppra bound, compute time."""
     table = Table(title="Time parameterization: duration / toppra vel+acc bound on the same path")
-    for col in ("arm", "method", "jerk", "n", "ratio median", "ratio p95", "ms median", "ms p95",
-                "violations"):  # fmt: skip
+    for col in ("set", "arm", "method", "jerk", "n", "ratio median", "ratio p95", "ms median",
+                "ms p95", "violations", "off path [rad]", "picked"):  # fmt: skip
         table.add_column(col, justify="right")
-    for arm, ours in result["arms"].items():
-        rows = [
-            ("ours", "yes", ours, str(ours["violations"])),
-            ("toppra (bound)", "no", result["peers"]["toppra_vel_acc"][arm], "-"),
-            ("ruckig stop&go", "yes", result["peers"]["ruckig_stop_and_go"][arm], "-"),
-        ]
-        for name, jerk, row, viol in rows:
-            table.add_row(arm, name, jerk, str(row["n"]), f"{row['ratio_median']:.4f}",
-                          f"{row['ratio_p95']:.4f}", f"{row['compute_ms_median']:.2f}",
-                          f"{row['compute_ms_p95']:.2f}", viol)  # fmt: skip
+    for set_name, doc in (("random", result), ("cell", result["cell"])):
+        for arm, ours in doc["arms"].items():
+            ruck = doc["peers"]["ruckig_stop_and_go"][arm]
+            methods = ours.get("methods", {})
+            used = f"{methods.get('stop_and_go', 0)} sg / {methods.get('blended', 0)} bl"
+            rows = [
+                ("ours", "yes", ours, str(ours["violations"]), "0", used),
+                ("toppra (bound)", "no", doc["peers"]["toppra_vel_acc"][arm], "-", "0", ""),
+                ("ruckig stop&go", "yes", ruck, "-",
+                 f"{ruck['deviation_rad_median']:.3f} / {ruck['deviation_rad_max']:.3f}", ""),
+            ]  # fmt: skip
+            for name, jerk, row, viol, dev, picked in rows:
+                table.add_row(set_name, arm, name, jerk, str(row["n"]),
+                              f"{row['ratio_median']:.4f}", f"{row['ratio_p95']:.4f}",
+                              f"{row['compute_ms_median']:.2f}", f"{row['compute_ms_p95']:.2f}",
+                              viol, dev, picked)  # fmt: skip
     console.print(table)
+    console.print(
+        "off path: largest distance from the polyline [rad], median / max over paths;"
+        " picked: our stop-and-go (sg) or blended (bl) candidate"
+    )

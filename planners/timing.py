@@ -50,6 +50,7 @@ from planners.arrays import as_vector
 from planners.errors import InputError
 from planners.limit_check import LimitKind, peak_ratios, tcp_speeds
 from planners.limits import JointLimits
+from planners.timing_lines import line_tcp_gain, stop_and_go
 from planners.timing_path import BlendedPath, split_at_corners
 from planners.timing_profile import FilteredProfile, topp, window_max
 from planners.trajectory import Trajectory
@@ -57,7 +58,7 @@ from planners.trajectory import Trajectory
 if TYPE_CHECKING:
     from planners.arm import Arm
 
-__all__ = ["TimingResult", "TimingStats", "TimingStatus", "time_parameterize"]
+__all__ = ["TimingMethod", "TimingResult", "TimingStats", "TimingStatus", "time_parameterize"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -68,7 +69,9 @@ _KNOT_SPACING = 0.01  # largest time between trajectory knots in a blend [s]
 _LINE_KNOT_EVERY = 10  # on lines (where the quintic is exact) a knot every 10 spacings
 _MIN_KNOT_GAP = 1e-4  # knots closer than this [s] are merged
 _JERK_SHARE = 0.85  # share of the jerk limit reserved for the path's own third derivative
+_EXACT_GUARD = 1e-9  # share of the velocity and acceleration limits held back from ruckig
 _TJ_GROWTH = 4.0  # largest growth of the jerk window per attempt
+_TCP_SPACING = 0.005  # TCP speed checked at least this often [s]
 _FRACTIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
@@ -78,6 +81,23 @@ class TimingStatus(Enum):
     SUCCESS = "success"
     INFEASIBLE = "infeasible"
     LIMITS_NOT_MET = "limits_not_met"
+
+
+class TimingMethod(Enum):
+    """Which trajectory :func:`time_parameterize` builds.
+
+    Attributes:
+        AUTO: Both candidates below; the shorter wins (the blended one is abandoned as
+            soon as it provably cannot be shorter).
+        BLENDED: The blended path (corners rounded within ``blend_tolerance``), TOPP
+            and jerk filter.
+        STOP_AND_GO: ruckig along each straight line of the polyline, at rest at every
+            corner (the path followed exactly).
+    """
+
+    AUTO = "auto"
+    BLENDED = "blended"
+    STOP_AND_GO = "stop_and_go"
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,9 @@ class TimingStats:
             plus blend parameter length).
         peak_ratio: Largest value / limit over the checked samples, per quantity
             (``velocity``, ``acceleration``, ``jerk``, ``tcp_speed``).
+        method: The candidate returned (``None`` on failure or for a still trajectory).
+        candidates: Durations [s] of the candidates completed, in the order computed
+            (a blended candidate abandoned because it could not be shorter is absent).
     """
 
     compute_time: float = 0.0
@@ -105,6 +128,8 @@ class TimingStats:
     attempts: int = 0
     path_length: float = 0.0
     peak_ratio: tuple[tuple[str, float], ...] = ()
+    method: TimingMethod | None = None
+    candidates: tuple[tuple[TimingMethod, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +152,10 @@ class TimingResult:
     def success(self) -> bool:
         """True when a trajectory within every limit was found."""
         return self.status is TimingStatus.SUCCESS
+
+
+class _NotShorterError(Exception):
+    """The blended candidate cannot be shorter than the stop-and-go one."""
 
 
 class _FailureError(Exception):
@@ -205,6 +234,7 @@ def time_parameterize(
     blend_tolerance: float = 0.05,
     margin: float = 1e-3,
     max_attempts: int = 6,
+    method: TimingMethod = TimingMethod.AUTO,
 ) -> TimingResult:
     """Time-parameterize joint waypoints under joint limits and a TCP speed cap.
 
@@ -244,6 +274,11 @@ def time_parameterize(
         raise InputError(f"margin: expected a fraction in [0, 0.5), got {margin!r}")
     if max_attempts < 1:
         raise InputError(f"max_attempts: expected >= 1, got {max_attempts!r}")
+    if not isinstance(method, TimingMethod):
+        raise InputError(
+            f"method: expected one of {[m.name for m in TimingMethod]} (TimingMethod),"
+            f" got {method!r}"
+        )
     try:
         bp0 = BlendedPath.from_waypoints(W, blend_tolerance if blend_tolerance > 0 else 1.0)
         Wd = bp0.waypoints
@@ -261,47 +296,148 @@ def time_parameterize(
         last = (Wd[-1] - Wd[-2]) / np.linalg.norm(Wd[-1] - Wd[-2])
         sd0 = _path_speed(v0, first, "start_velocity")
         sd1 = _path_speed(v1, last, "end_velocity")
-        runs = [Wd] if blend_tolerance > 0 else split_at_corners(Wd)
-        parts: list[Trajectory] = []
-        infos: list[dict[str, float]] = []
-        for i, run in enumerate(runs):
-            bp = bp0 if blend_tolerance > 0 else BlendedPath.from_waypoints(run, 1.0)
-            traj, info = _single(
-                bp, limits, arm, tcp_speed, sd0 if i == 0 else 0.0,
-                sd1 if i == len(runs) - 1 else 0.0, margin, max_attempts,
-            )  # fmt: skip
-            parts.append(traj)
-            infos.append(info)
-        traj = parts[0] if len(parts) == 1 else Trajectory.concatenate(parts, atol=1e-9)
     except _FailureError as fail:
         stats = TimingStats(compute_time=time.perf_counter() - t0)
         logger.info("time parameterization failed: %s", fail.reason)
         return TimingResult(fail.status, fail.reason, None, stats)
-    keys = ("velocity", "acceleration", "jerk", "tcp_speed")
-    peaks = {k: max(info[k] for info in infos) for k in keys}
+    lines = split_at_corners(Wd)
+    candidates: list[tuple[TimingMethod, float]] = []
+    best: tuple[Trajectory, dict[str, float]] | None = None
+    failure: _FailureError | None = None
+    if method is not TimingMethod.BLENDED:
+        try:
+            best = _stop_and_go(lines, limits, arm, tcp_speed, sd0, sd1, margin, max_attempts)
+            candidates.append((TimingMethod.STOP_AND_GO, best[0].duration))
+        except _FailureError as fail:
+            failure = fail
+            logger.debug("stop-and-go candidate: %s", fail.reason)
+    if method is not TimingMethod.STOP_AND_GO:
+        bound = best[0].duration if best is not None else np.inf
+        try:
+            blended = _blended(bp0, lines, limits, arm, tcp_speed, sd0, sd1, margin,
+                               max_attempts, blend_tolerance, bound)  # fmt: skip
+            candidates.append((TimingMethod.BLENDED, blended[0].duration))
+            if best is None or blended[0].duration < best[0].duration:
+                best = blended
+        except _NotShorterError:
+            pass
+        except _FailureError as fail:
+            failure = fail if best is None else failure
+            logger.debug("blended candidate: %s", fail.reason)
+    if best is None:
+        assert failure is not None
+        stats = TimingStats(compute_time=time.perf_counter() - t0)
+        logger.info("time parameterization failed: %s", failure.reason)
+        return TimingResult(failure.status, failure.reason, None, stats)
+    traj, info = best
     stats = TimingStats(
         compute_time=time.perf_counter() - t0,
         duration=traj.duration,
-        jerk_window=max(info["Tj"] for info in infos),
-        grid_intervals=int(sum(info["grid"] for info in infos)),
+        jerk_window=info["Tj"],
+        grid_intervals=int(info["grid"]),
         knots=int(traj.t.size),
-        attempts=int(max(info["attempts"] for info in infos)),
-        path_length=float(sum(info["length"] for info in infos)),
-        peak_ratio=tuple(peaks.items()),
+        attempts=int(info["attempts"]),
+        path_length=float(info["length"]),
+        peak_ratio=tuple((k, info[k]) for k in ("velocity", "acceleration", "jerk", "tcp_speed")),
+        method=TimingMethod.STOP_AND_GO if info["stop_and_go"] else TimingMethod.BLENDED,
+        candidates=tuple(candidates),
     )
     return TimingResult(TimingStatus.SUCCESS, None, traj, stats)
 
 
-def _grid(bp: BlendedPath) -> NDArray[np.float64]:
-    L = bp.length
-    pieces = [np.linspace(0.0, L, _GRID + 1)]
-    for s0, ln, blend in zip(bp.s0, bp.lengths, bp.is_blend, strict=True):
-        pieces.append(np.linspace(s0, s0 + ln, (_BLEND_INTERVALS if blend else 1) + 1))
-    s = np.unique(np.concatenate(pieces))
-    keep = np.concatenate(([True], np.diff(s) > 1e-9 * max(L, 1.0)))
-    s = s[keep]
-    s[-1] = L
-    return s
+def _stop_and_go(
+    lines: list[NDArray[np.float64]],
+    limits: JointLimits,
+    arm: Arm | None,
+    tcp_speed: float | None,
+    sd0: float,
+    sd1: float,
+    margin: float,
+    max_attempts: int,
+) -> tuple[Trajectory, dict[str, float]]:
+    """The stop-and-go candidate (ruckig on each line), checked like the blended one.
+
+    ruckig's profile is exact, so velocity and acceleration use the full limits (less
+    ``_EXACT_GUARD``); ``margin`` is held back of the jerk limit, where the quintic's
+    rounding over short phases shows. A check that finds an excess lowers that limit.
+    """
+    v_scale = a_scale = 1.0 - _EXACT_GUARD
+    j_scale = 1.0 - margin
+    gains = None
+    if tcp_speed is not None and arm is not None:
+        gains = np.array([line_tcp_gain(arm, run[0], run[-1]) for run in lines])
+    peaks: dict[str, float] = {}
+    length = float(sum(np.linalg.norm(run[-1] - run[0]) for run in lines))
+    for attempt in range(1, max_attempts + 1):
+        caps = None
+        if gains is not None and tcp_speed is not None:
+            caps = tcp_speed * (1.0 - margin) * v_scale / np.maximum(gains, 1e-300)
+        res = stop_and_go(lines, limits, start_speed=sd0, end_speed=sd1,
+                          scale=(v_scale, a_scale, j_scale), speed_caps=caps)  # fmt: skip
+        if res.trajectory is None:
+            raise _FailureError(TimingStatus.INFEASIBLE, f"stop-and-go: {res.reason}")
+        traj = res.trajectory
+        peaks = _peaks(traj, limits, arm, tcp_speed)
+        if max(peaks.values()) <= 1.0:
+            info = {"Tj": 0.0, "grid": 0, "attempts": attempt, "length": length,
+                    "stop_and_go": 1.0, **peaks}  # fmt: skip
+            return traj, info
+        logger.debug("stop-and-go attempt %d: peaks %s", attempt, peaks)
+        for key, scale in (("velocity", "v"), ("tcp_speed", "v"), ("acceleration", "a"),
+                           ("jerk", "j")):  # fmt: skip
+            if peaks[key] > 1.0:
+                factor = min(0.995 / peaks[key], 1.0 - margin)
+                if scale == "v":
+                    v_scale *= factor
+                elif scale == "a":
+                    a_scale *= factor
+                else:
+                    j_scale *= factor
+    raise _FailureError(
+        TimingStatus.LIMITS_NOT_MET,
+        f"stop-and-go: limits still exceeded after {max_attempts} attempts (peak/limit: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in peaks.items())
+        + ")",
+    )
+
+
+def _blended(
+    bp0: BlendedPath,
+    lines: list[NDArray[np.float64]],
+    limits: JointLimits,
+    arm: Arm | None,
+    tcp_speed: float | None,
+    sd0: float,
+    sd1: float,
+    margin: float,
+    max_attempts: int,
+    blend_tolerance: float,
+    bound: float,
+) -> tuple[Trajectory, dict[str, float]]:
+    """The blended candidate (TOPP and jerk filter); ``_NotShorterError`` once it cannot
+    be shorter than ``bound`` [s]."""
+    runs = [bp0.waypoints] if blend_tolerance > 0 else lines
+    parts: list[Trajectory] = []
+    infos: list[dict[str, float]] = []
+    spent = 0.0
+    for i, run in enumerate(runs):
+        bp = bp0 if blend_tolerance > 0 else BlendedPath.from_waypoints(run, 1.0)
+        traj, info = _single(
+            bp, limits, arm, tcp_speed, sd0 if i == 0 else 0.0,
+            sd1 if i == len(runs) - 1 else 0.0, margin, max_attempts, bound - spent,
+        )  # fmt: skip
+        spent += traj.duration
+        parts.append(traj)
+        infos.append(info)
+    traj = parts[0] if len(parts) == 1 else Trajectory.concatenate(parts, atol=1e-9)
+    keys = ("velocity", "acceleration", "jerk", "tcp_speed")
+    info = {k: max(inf[k] for inf in infos) for k in keys}
+    info["Tj"] = max(inf["Tj"] for inf in infos)
+    info["grid"] = sum(inf["grid"] for inf in infos)
+    info["attempts"] = max(inf["attempts"] for inf in infos)
+    info["length"] = sum(inf["length"] for inf in infos)
+    info["stop_and_go"] = 0.0
+    return traj, info
 
 
 def _single(
@@ -313,9 +449,15 @@ def _single(
     sd1: float,
     margin: float,
     max_attempts: int,
+    bound: float = np.inf,
 ) -> tuple[Trajectory, dict[str, float]]:
-    """One blended path, boundary path speeds ``sd0``/``sd1``: trajectory and figures."""
-    s = _grid(bp)
+    """One blended path, boundary path speeds ``sd0``/``sd1``: trajectory and figures.
+
+    Raises ``_NotShorterError`` as soon as a TOPP pass shows that the result would take
+    ``bound`` [s] or longer: later passes and attempts only tighten the constraints
+    (wider dilation, longer ``Tj``, lower limits), so the duration only grows.
+    """
+    s = bp.grid(_GRID, _BLEND_INTERVALS)
     N = s.size - 1
     mids = 0.5 * (s[:-1] + s[1:])
     fs = np.sort(np.concatenate((s, mids, 0.5 * (s[:-1] + mids), 0.5 * (mids + s[1:]))))
@@ -367,6 +509,10 @@ def _single(
                     TimingStatus.INFEASIBLE,
                     f"end_velocity: path speed {sd1:.6g} cannot be reached within the limits",
                 )
+            if np.isfinite(bound):
+                lower = FilteredProfile.build(s, x, u, Tj)
+                if lower.t_end - lower.t_start >= bound:
+                    raise _NotShorterError
             # The window [t - Tj, t] covers at most Tj * (largest speed nearby) of path;
             # speeds only drop as the dilation grows, so this profile's speeds bound it.
             sd = np.sqrt(np.maximum(x, 0.0))
@@ -382,7 +528,8 @@ def _single(
         peaks = _peaks(traj, limits, arm, tcp_speed)
         worst = max(peaks.values())
         if worst <= 1.0:
-            return traj, {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
+            info = {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
+            return traj, info
         logger.debug("attempt %d: peaks %s with Tj %.4g", attempt, peaks, Tj)
         if peaks["jerk"] > 1.0:
             Tj *= min(peaks["jerk"] * 1.02, _TJ_GROWTH)
@@ -465,8 +612,12 @@ def _peaks(
         "tcp_speed": 0.0,
     }
     if tcp_speed is not None and arm is not None:
+        # every interval at fractions of it, and every _TCP_SPACING (long intervals)
         f = _FRACTIONS[:-1]
-        q = traj.sample_intervals(f, 0).reshape(-1, traj.dof)
-        qd = traj.sample_intervals(f, 1).reshape(-1, traj.dof)
+        times = traj.t[0] + np.arange(0.0, traj.duration, _TCP_SPACING)
+        q = np.concatenate((traj.sample_intervals(f, 0).reshape(-1, traj.dof),
+                            traj.sample(times, 0)))  # fmt: skip
+        qd = np.concatenate((traj.sample_intervals(f, 1).reshape(-1, traj.dof),
+                             traj.sample(times, 1)))  # fmt: skip
         out["tcp_speed"] = float(np.max(tcp_speeds(arm, q, qd)) / tcp_speed) if q.size else 0.0
     return out

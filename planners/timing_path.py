@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from math import comb
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
@@ -86,8 +87,7 @@ def split_at_corners(waypoints: NDArray[np.float64]) -> list[NDArray[np.float64]
 
 def _bezier_deviation(u_in: NDArray, u_out: NDArray) -> float:
     """Largest distance of the unit (d = 1) blend from the two rays of the corner at 0."""
-    P = np.stack([-u_in, -0.5 * u_in, 0 * u_in, 0 * u_in, 0.5 * u_out, u_out])
-    B = _bernstein(_T) @ P  # (65, dof)
+    B = _BT_IN[:, None] * u_in + _BT_OUT[:, None] * u_out  # (65, dof)
     # distance to segment [-u_in, 0] and to [0, u_out]
     a = np.clip(-(B @ u_in), 0.0, 1.0)[:, None]
     d_in = np.linalg.norm(B + a * u_in, axis=1)
@@ -101,6 +101,45 @@ def _bernstein(t: NDArray) -> NDArray:
     i = np.arange(6)[None, :]
     binom = np.array([comb(5, k) for k in range(6)], dtype=np.float64)[None, :]
     return binom * t**i * (1 - t) ** (5 - i)
+
+
+_BT = _bernstein(_T)  # (65, 6) Bernstein basis at the samples
+# The unit blend's control points are -u_in, -u_in/2, 0, 0, u_out/2, u_out.
+_BT_IN = -_BT[:, 0] - 0.5 * _BT[:, 1]
+_BT_OUT = 0.5 * _BT[:, 4] + _BT[:, 5]
+
+
+@nb.njit(cache=True)
+def _evaluate(
+    s0: NDArray[np.float64],
+    lengths: NDArray[np.float64],
+    coef: NDArray[np.float64],
+    ss: NDArray[np.float64],
+    order: int,
+) -> NDArray[np.float64]:
+    """Path (order 0) or its derivative wrt ``s`` at ``ss`` (K,) clamped to the path."""
+    P = s0.size
+    dof = coef.shape[2]
+    total = s0[P - 1] + lengths[P - 1]
+    out = np.empty((ss.size, dof))
+    for m in range(ss.size):
+        s = min(max(ss[m], 0.0), total)
+        k = min(max(int(np.searchsorted(s0, s, side="right")) - 1, 0), P - 1)
+        ln = lengths[k]
+        x = (s - s0[k]) / ln
+        for i in range(dof):
+            c0, c1, c2 = coef[k, 0, i], coef[k, 1, i], coef[k, 2, i]
+            c3, c4, c5 = coef[k, 3, i], coef[k, 4, i], coef[k, 5, i]
+            if order == 0:
+                v = c0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * c5))))
+            elif order == 1:
+                v = (c1 + x * (2 * c2 + x * (3 * c3 + x * (4 * c4 + x * 5 * c5)))) / ln
+            elif order == 2:
+                v = (2 * c2 + x * (6 * c3 + x * (12 * c4 + x * 20 * c5))) / (ln * ln)
+            else:
+                v = (6 * c3 + x * (24 * c4 + x * 60 * c5)) / (ln * ln * ln)
+            out[m, i] = v
+    return out
 
 
 @dataclass(frozen=True)
@@ -201,6 +240,26 @@ class BlendedPath:
         """Total length in ``s``."""
         return float(self.s0[-1] + self.lengths[-1]) if self.s0.size else 0.0
 
+    def grid(self, intervals: int = 100, per_blend: int = 8) -> NDArray[np.float64]:
+        """A grid in ``s`` for a time parameterization: uniform, refined in the blends.
+
+        Args:
+            intervals: Uniform intervals over the whole path.
+            per_blend: Intervals in each blend (every piece boundary is a grid point).
+
+        Returns:
+            (N + 1,) increasing positions from 0 to :attr:`length`.
+        """
+        L = self.length
+        frac = np.arange(per_blend + 1) / per_blend
+        blends = self.s0[self.is_blend, None] + self.lengths[self.is_blend, None] * frac
+        s = np.unique(np.concatenate((np.linspace(0.0, L, intervals + 1), self.s0, [L],
+                                      blends.reshape(-1))))  # fmt: skip
+        keep = np.concatenate(([True], np.diff(s) > 1e-9 * max(L, 1.0)))
+        s = s[keep]
+        s[-1] = L
+        return s
+
     @property
     def breakpoints(self) -> NDArray[np.float64]:
         """(P + 1,) piece boundaries in ``s`` (where the third derivative may jump)."""
@@ -221,23 +280,6 @@ class BlendedPath:
             if order == 0:
                 return np.repeat(self.waypoints[:1], ss.size, axis=0)
             return np.zeros((ss.size, self.dof))
-        ss = np.clip(ss, 0.0, self.length)
-        k = np.clip(np.searchsorted(self.s0, ss, side="right") - 1, 0, self.s0.size - 1)
-        ln = self.lengths[k][:, None]
-        x = ((ss - self.s0[k]) / self.lengths[k])[:, None]
-        c = self.coef[k]  # (K, 6, dof)
-        if order == 0:
-            return c[:, 0] + x * (
-                c[:, 1] + x * (c[:, 2] + x * (c[:, 3] + x * (c[:, 4] + x * c[:, 5])))
-            )
-        if order == 1:
-            v = c[:, 1] + x * (
-                2 * c[:, 2] + x * (3 * c[:, 3] + x * (4 * c[:, 4] + x * 5 * c[:, 5]))
-            )
-            return v / ln
-        if order == 2:
-            v = 2 * c[:, 2] + x * (6 * c[:, 3] + x * (12 * c[:, 4] + x * 20 * c[:, 5]))
-            return v / ln**2
-        if order == 3:
-            return (6 * c[:, 3] + x * (24 * c[:, 4] + x * 60 * c[:, 5])) / ln**3
+        if order in (0, 1, 2, 3):
+            return _evaluate(self.s0, self.lengths, self.coef, np.ascontiguousarray(ss), order)
         raise InputError(f"order: expected 0, 1, 2 or 3, got {order!r}")
