@@ -164,7 +164,9 @@ class CollisionModel:
         self._links = _compile_links(arm)
         links = self._links
         index = {n: i for i, n in enumerate(links.names)}
-        groups: list[LinkSpheres] = [s for s in robot_spheres(arm.urdf_text) if s.link in index]
+        groups: list[LinkSpheres] = [
+            s for s in robot_spheres(arm.urdf_text, self._tool_links()) if s.link in index
+        ]
         group_link = [index[s.link] for s in groups]
         for att in self.scene.attachments:
             if att.link not in index:
@@ -221,6 +223,20 @@ class CollisionModel:
         self.ignored: frozenset[tuple[str, str]] = frozenset(ignored)
         logger.debug("collision model %s: %d groups, %d spheres, %d self pairs, %d obstacles, %d attachments",
                      arm.name, len(groups), self.n_spheres, len(pairs), M, n_att)  # fmt: skip
+
+    def _tool_links(self) -> frozenset[str]:
+        """Links beyond the flange (tool, fingers): covered tighter."""
+        links = self._links
+        index = {n: i for i, n in enumerate(links.names)}
+        flange = index.get(self.arm.flange_link, -1)
+        out = set()
+        for i, name in enumerate(links.names):
+            j = int(links.parent[i])
+            while j >= 0 and j != flange:
+                j = int(links.parent[j])
+            if j == flange and i != flange:
+                out.add(name)
+        return frozenset(out)
 
     def _set_pairs(self, pairs: NDArray[np.int64]) -> None:
         lim = self.arm.limits

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import ConvexHull, cKDTree
+from scipy.spatial.distance import cdist
 
 from planners.arrays import frozen
 from planners.errors import ModelError
@@ -67,11 +68,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-_VERSION = 5  # bump when the fitting changes: invalidates the disk cache
+_VERSION = 6  # bump when the fitting changes: invalidates the disk cache
 MAX_EDGE = 0.006  # m
 TOL = 0.012  # m
 MAX_SPHERES = 10
 PRISM_SIDES = 24
+FINE_MAX_EDGE = 0.003  # m
+FINE_TOL = 0.002  # m
+FINE_MAX_SPHERES = 32
 
 
 @dataclass(frozen=True)
@@ -327,19 +331,27 @@ def _volume_samples(geom: LinkGeometry, n: int = 4000, seed: int = 0) -> NDArray
     return P
 
 
+def _mesh(T: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Triangles (T, 3, 3) as unique vertices (U, 3) and indices (T, 3)."""
+    key = np.round(T.reshape(-1, 3), 9)
+    U, inverse = np.unique(key, axis=0, return_inverse=True)
+    return U, inverse.reshape(-1, 3).astype(np.int64)
+
+
 def _fit(
-    T: NDArray[np.float64], V: NDArray[np.float64], depth: NDArray[np.float64], k: int
+    mesh: tuple[NDArray[np.float64], NDArray[np.int64]], V: NDArray[np.float64], depth: NDArray[np.float64], k: int
 ) -> NDArray[np.float64]:
-    """k balls covering triangles (T, 3, 3), centred at volume samples V (P, 3).
+    """k balls covering the triangles of ``mesh``, centred at volume samples V (P, 3).
 
     A ball centred at depth ``d`` (distance to the surface) with radius ``r`` sticks
     out of the geometry by about ``r - d``; triangles go to the centre where that bulge
     is smallest, and each centre moves to the sample that minimises it for its
-    triangles.
+    triangles. A ball holds a triangle when it holds its three vertices.
 
     Returns:
         (k', 4) rows x, y, z, r.
     """
+    U, F = mesh
     k = min(k, len(V))
     idx = [int(np.argmax(depth))]
     dist = np.linalg.norm(V - V[idx[0]], axis=1)
@@ -348,16 +360,15 @@ def _fit(
         dist = np.minimum(dist, np.linalg.norm(V - V[idx[-1]], axis=1))
     C = V[idx]
     for _ in range(10):
-        label = np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=1)
-        C = np.array(
-            [V[label == j].mean(axis=0) if np.any(label == j) else C[j] for j in range(len(C))]
-        )
-    C = V[np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=0)]
-    D = depth[np.argmin(((V[:, None, :] - C[None]) ** 2).sum(axis=2), axis=0)]
+        label = np.argmin(cdist(V, C, "sqeuclidean"), axis=1)
+        C = np.array([V[label == j].mean(axis=0) if np.any(label == j) else C[j] for j in range(len(C))])
+    nearest = np.argmin(cdist(V, C, "sqeuclidean"), axis=0)
+    C, D = V[nearest], depth[nearest]
     best: NDArray[np.float64] | None = None
     best_cost = np.inf
     for _ in range(6):
-        reach = np.sqrt(((T[:, :, None, :] - C[None, None]) ** 2).sum(axis=3)).max(axis=1)
+        vr = cdist(U, C)
+        reach = np.maximum(np.maximum(vr[F[:, 0]], vr[F[:, 1]]), vr[F[:, 2]])
         label = np.argmin(reach - D, axis=1)
         balls = []
         newC, newD = C.copy(), D.copy()
@@ -366,14 +377,15 @@ def _fit(
             if not np.any(member):
                 continue
             balls.append([*C[j], reach[member, j].max() * (1 + 1e-9) + 1e-9])
-            P = T[member].reshape(-1, 3)
+            used = np.zeros(len(U), dtype=bool)
+            used[F[member].ravel()] = True
+            P = U[used]
             if len(P) > 8:
                 try:
                     P = P[ConvexHull(P).vertices]
                 except Exception:  # noqa: BLE001 (flat or degenerate: keep every point)
                     pass
-            r = np.sqrt(((V[:, None, :] - P[None]) ** 2).sum(axis=2)).max(axis=1)
-            i = int(np.argmin(r - depth))
+            i = int(np.argmin(cdist(V, P).max(axis=1) - depth))
             newC[j], newD[j] = V[i], depth[i]
         B = np.array(balls)
         cost = float(np.max(B[:, 3] - D[np.unique(label)]))
@@ -414,15 +426,16 @@ def _cover(
     exact = np.asarray(geom.balls).reshape(-1, 4)
     if len(T) == 0:
         return exact
-    tree = cKDTree(surface_samples(geom))
+    mesh = _mesh(T)
+    tree = cKDTree(surface_samples(geom, min(0.003, max_edge / 2)))
     V = _volume_samples(geom, 3000)
     if len(V) == 0:
         V = T.mean(axis=1)
     depth, _ = tree.query(V)
     best: NDArray[np.float64] | None = None
     budget = max(1, max_spheres - len(exact))
-    for k in sorted({k for k in (1, 2, 3, 4, 6, 8, 10, 12, 16) if k < budget} | {budget}):
-        balls = np.concatenate([_fit(T, V, depth, k), exact])
+    for k in sorted({k for k in (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56) if k < budget} | {budget}):
+        balls = np.concatenate([_fit(mesh, V, depth, k), exact])
         best = balls
         if _bulge(geom, balls, tree) <= tol:
             break
@@ -471,7 +484,11 @@ def _cache_dir() -> Path:
 
 
 def robot_spheres(
-    urdf_text: str, max_edge: float = MAX_EDGE, tol: float = TOL, max_spheres: int = MAX_SPHERES
+    urdf_text: str,
+    fine: frozenset[str] = frozenset(),
+    max_edge: float = MAX_EDGE,
+    tol: float = TOL,
+    max_spheres: int = MAX_SPHERES,
 ) -> tuple[LinkSpheres, ...]:
     """Spheres covering every link of a resolved URDF that has collision geometry.
 
@@ -479,6 +496,8 @@ def robot_spheres(
 
     Args:
         urdf_text: Resolved URDF text, e.g. ``arm.urdf_text``.
+        fine: Links covered tighter (:data:`FINE_TOL`, up to :data:`FINE_MAX_SPHERES`
+            spheres): the tool and fingers, which come closest to obstacles.
         max_edge: Longest triangle edge before clustering [m].
         tol: Allowed bulge beyond the geometry [m]; more spheres until met.
         max_spheres: Largest number of spheres per link.
@@ -488,7 +507,8 @@ def robot_spheres(
     """
     geoms = link_geometry(urdf_text)
     h = hashlib.sha256()
-    h.update(f"v{_VERSION} {max_edge} {tol} {max_spheres}".encode())
+    h.update(f"v{_VERSION} {max_edge} {tol} {max_spheres} {FINE_TOL} {FINE_MAX_SPHERES}".encode())
+    h.update(" ".join(sorted(fine)).encode())
     for g in geoms.values():
         h.update(g.name.encode())
         for p in g.pieces:
@@ -513,7 +533,10 @@ def robot_spheres(
         logger.info("fitting sphere covers of %d links", len(geoms))
         out = []
         for g in geoms.values():
-            balls = _cover(g, max_edge, tol, max_spheres)
+            if g.name in fine:
+                balls = _cover(g, FINE_MAX_EDGE, FINE_TOL, FINE_MAX_SPHERES)
+            else:
+                balls = _cover(g, max_edge, tol, max_spheres)
             out.append(LinkSpheres(g.name, frozen(balls[:, :3]), frozen(balls[:, 3])))
         result = tuple(out)
         try:
