@@ -13,7 +13,7 @@ from planners import Arm
 from planners.errors import InputError
 from planners.limit_check import check_limits
 from planners.limits import JointLimits
-from planners.timing import TimingStatus, time_parameterize
+from planners.timing import TimingMethod, TimingStatus, time_parameterize
 from planners.timing_path import BlendedPath
 from planners.trajectory import Trajectory
 
@@ -172,3 +172,46 @@ def test_blended_path_is_c2_and_within_tolerance() -> None:
         np.testing.assert_allclose(bp(s - 1e-9, order), bp(s + 1e-9, order), atol=1e-6)
     dist = _distance_to_polyline(bp(np.linspace(0, bp.length, 2000)), W)
     assert 0.04 < dist.max() <= 0.05 + 1e-9
+
+
+def _hybrid_paths(arm: Arm, rng: np.random.Generator) -> list[np.ndarray]:
+    lim = arm.limits
+    paths = [lim.sample(rng, int(rng.integers(3, 7))) for _ in range(6)]
+    q0 = arm.configuration("ready")
+    for _ in range(6):
+        W = q0 + rng.uniform(-0.5, 0.5, size=(int(rng.integers(3, 6)), arm.dof))
+        paths.append(np.clip(W, lim.lower, lim.upper))
+    # dense small-angle samples of a curve (like a Cartesian line's IK samples)
+    x = np.linspace(0.0, 1.0, 15)[:, None]
+    paths.append(np.clip(q0 + 0.6 * np.sin(2.0 * x + np.arange(arm.dof)), lim.lower, lim.upper))
+    return paths
+
+
+def test_hybrid_is_never_longer_than_either_candidate(arm: Arm, rng: np.random.Generator) -> None:
+    for W in _hybrid_paths(arm, rng):
+        auto = time_parameterize(W, arm.limits)
+        blended = time_parameterize(W, arm.limits, method=TimingMethod.BLENDED)
+        lines = time_parameterize(W, arm.limits, method=TimingMethod.STOP_AND_GO)
+        assert auto.trajectory is not None, auto.reason
+        assert blended.trajectory is not None and lines.trajectory is not None
+        assert blended.stats.method is TimingMethod.BLENDED
+        assert lines.stats.method is TimingMethod.STOP_AND_GO
+        shortest = min(blended.trajectory.duration, lines.trajectory.duration)
+        assert auto.trajectory.duration <= shortest * (1 + 1e-9)
+        winner = blended if auto.stats.method is TimingMethod.BLENDED else lines
+        assert winner.trajectory is not None
+        assert auto.trajectory.duration == pytest.approx(winner.trajectory.duration, rel=1e-12)
+        assert auto.stats.candidates[0][0] is TimingMethod.STOP_AND_GO
+        assert check_limits(auto.trajectory, arm.limits).ok
+
+
+def test_dense_curve_samples_pick_the_blended_path(arm: Arm, rng: np.random.Generator) -> None:
+    W = _hybrid_paths(arm, rng)[-1]
+    res = time_parameterize(W, arm.limits)
+    assert res.stats.method is TimingMethod.BLENDED
+    assert {m for m, _ in res.stats.candidates} == set(TimingMethod) - {TimingMethod.AUTO}
+
+
+def test_method_must_be_a_timing_method() -> None:
+    with pytest.raises(InputError, match=r"method.*STOP_AND_GO"):
+        time_parameterize([[0.0, 0.0], [1.0, 0.0]], _limits(2), method="blended")  # type: ignore[arg-type]
