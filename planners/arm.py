@@ -27,6 +27,8 @@ from spatialmath import SE3
 from planners.arrays import as_matrix4, as_vector, frozen
 from planners.chain import KinematicChain
 from planners.errors import InputError, ModelError, UnknownNameError
+from planners.ik_kernel import fk_batch as kernel_fk_batch
+from planners.ik_kernel import serial_chain
 from planners.limits import JointLimits
 from planners.urdf import model_dir, model_names, parse_urdf
 
@@ -213,8 +215,22 @@ class Arm:
         return SE3(self.base @ self._ets.eval(q), check=False)
 
     def fk_batch(self, q: npt.ArrayLike) -> NDArray[np.float64]:
-        """World poses of the TCP for a batch (N, dof): (N, 4, 4)."""
-        return self.chain.poses(np.atleast_2d(q), [self.tcp_link], self.base)[:, 0]
+        """World poses of the TCP for a batch (N, dof): (N, 4, 4). Compiled; ~1 us each."""
+        Q = np.atleast_2d(np.asarray(q, dtype=np.float64))
+        if Q.ndim != 2 or Q.shape[1] != self.dof:
+            raise InputError(
+                f"q: expected shape (N, {self.dof}) or ({self.dof},), got {np.shape(q)}"
+            )
+        consts, axis, rot, sign = self._serial
+        return self.base @ kernel_fk_batch(consts, axis, rot, sign, np.ascontiguousarray(Q))
+
+    @property
+    def _serial(self) -> tuple:
+        """The base-to-TCP chain compiled for the numba kernels (cached per model)."""
+        key = id(self._ets)
+        if key not in _SERIAL:
+            _SERIAL[key] = serial_chain(self._ets)
+        return _SERIAL[key]
 
     def link_poses(
         self, q: npt.ArrayLike, links: Sequence[str] | None = None
@@ -251,6 +267,9 @@ def _link_of(joint: ET.Element, tag: str) -> str:
     if link is None:
         raise ModelError(f"joint {joint.get('name')!r} has no <{tag} link=...>")
     return link
+
+
+_SERIAL: dict[int, tuple] = {}
 
 
 def _movable_chain(robot: ET.Element, base: str, tip: str, path: Path) -> list[ET.Element]:

@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SOLVED", "serial_chain", "solve_batch", "solve_one"]
+__all__ = ["SOLVED", "fk_batch", "serial_chain", "solve_batch", "solve_one"]
 
 SOLVED = 0
 NOT_CONVERGED = 1
@@ -94,6 +94,18 @@ def fk_frames(consts, axis, rot, sign, q, frames):
         _move(T, axis[k], rot[k], sign[k] * q[k])
     out = np.empty((4, 4))
     _mul4(T, consts[q.shape[0]], out)
+    return out
+
+
+@nb.njit(cache=True)
+def fk_batch(consts, axis, rot, sign, Q):
+    """TCP poses (N, 4, 4) of (N, J) configurations."""
+    n = Q.shape[0]
+    J = Q.shape[1]
+    out = np.empty((n, 4, 4))
+    frames = np.empty((J, 4, 4))
+    for i in range(n):
+        out[i] = fk_frames(consts, axis, rot, sign, Q[i], frames)
     return out
 
 

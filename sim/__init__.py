@@ -3,7 +3,8 @@
 from sim.arm_body import ArmBody
 from sim.client import BulletClient, bullet_client
 from sim.replay import ReplaySettings, ToolAction, ToolEvent, replay
-from sim.sweep import Screen, SweepSettings, sweep
+from sim.screen import WorldScreen
+from sim.sweep import SweepSettings, sweep
 from sim.validate import validate
 from sim.verdict import Verdict, Violation, ViolationKind
 from sim.world import BodySpec, World, WorldSpec
@@ -13,7 +14,6 @@ __all__ = [
     "BodySpec",
     "BulletClient",
     "ReplaySettings",
-    "Screen",
     "SweepSettings",
     "ToolAction",
     "ToolEvent",
@@ -21,6 +21,7 @@ __all__ = [
     "Violation",
     "ViolationKind",
     "World",
+    "WorldScreen",
     "WorldSpec",
     "bullet_client",
     "replay",

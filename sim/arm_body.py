@@ -149,8 +149,8 @@ class ArmBody:
 
     def set_q(self, q: npt.ArrayLike) -> None:
         """Teleport the actuated joints to ``q`` (dof,), zero velocity."""
-        for j, value in zip(self.joint_indices, np.asarray(q, dtype=np.float64), strict=True):
-            self.client.resetJointState(self.body, j, float(value))
+        values = np.asarray(q, dtype=np.float64).reshape(-1, 1).tolist()
+        self.client.resetJointStatesMultiDof(self.body, self.joint_indices, values)
 
     def link_pose(self, link: str) -> NDArray[np.float64]:
         """World pose (4x4) of ``link``'s URDF frame at the current state."""

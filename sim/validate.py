@@ -14,7 +14,8 @@ from numpy.typing import NDArray
 
 from planners.trajectory import Trajectory
 from sim.replay import ReplaySettings, ToolEvent, replay
-from sim.sweep import Screen, SweepSettings, sweep
+from sim.screen import WorldScreen
+from sim.sweep import SweepSettings, sweep
 from sim.verdict import Verdict
 from sim.world import World
 
@@ -31,7 +32,7 @@ def validate(
     part_targets: Mapping[str, NDArray[np.float64]] | None = None,
     sweep_settings: SweepSettings | None = None,
     replay_settings: ReplaySettings | None = None,
-    screen: Screen | None = None,
+    screen: WorldScreen | None = None,
     physics: bool = True,
 ) -> Verdict:
     """Sweep, then (when ``physics``) replay; the world is left as it was.
@@ -45,7 +46,7 @@ def validate(
         part_targets: Where placed parts must end (checked by the replay).
         sweep_settings: Sweep resolution and thresholds.
         replay_settings: Replay gains and tolerances.
-        screen: Optional clearance lower bound that lets the sweep skip far samples.
+        screen: The world's sphere-model screen: same verdict, far fewer exact queries.
         physics: Run the replay too (the sweep alone is the fast check).
 
     Returns:

@@ -264,3 +264,35 @@ def test_obstacle_primitives_are_built(ur5e: Arm) -> None:
         and first.kind is ViolationKind.COLLISION
         and first.where.endswith("| wall")
     )
+
+
+def test_screened_sweep_gives_the_same_verdict_with_fewer_exact_queries() -> None:
+    from dataclasses import replace
+
+    from bench.validate import pick_place_case
+    from sim.screen import WorldScreen
+
+    spec, _, trajectory, events = pick_place_case()
+    allowed = [("robot", "battery")]
+    # Plant a fault: a post standing in the transfer from the tray to the fixture.
+    post = Box("post", T(0.40, 0.08, 0.10), [0.01, 0.01, 0.10])
+    blocked = replace(spec, obstacles=(post,))
+    verdicts = {}
+    for name, world_spec in (("clear", spec), ("blocked", blocked)):
+        with World(world_spec) as world:
+            screen = WorldScreen(world, "robot")
+            fast = sweep(
+                world, "robot", trajectory, events=events, allowed_contacts=allowed, screen=screen
+            )
+            exact = sweep(world, "robot", trajectory, events=events, allowed_contacts=allowed)
+        assert fast.violations == exact.violations, name
+        assert fast.min_clearance == pytest.approx(exact.min_clearance, abs=1e-12)
+        assert fast.stats["sweep_exact_queries"] < exact.stats["sweep_exact_queries"] / 5
+        verdicts[name] = fast
+    assert verdicts["clear"].ok, verdicts["clear"].summary()
+    first = verdicts["blocked"].first
+    assert (
+        first is not None
+        and first.kind is ViolationKind.COLLISION
+        and first.where.endswith("| post")
+    )
