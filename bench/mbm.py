@@ -253,6 +253,7 @@ class _Exact:
     def __init__(self, client: Any, arm: Arm, scene: Any, model: Any) -> None:
         self.args = (client, arm, scene, model)
         self.checker: Any = None
+        client.resetSimulation()  # the previous problem's bodies go
 
     def clear(self, path: NDArray[np.float64]) -> bool:
         from sim.exact import ExactChecker
@@ -333,44 +334,46 @@ def run(
     ours_total, ompl_total = _Tally(), _Tally()
     result: dict[str, Any] = {"sets": {}, "peers": {"ompl": {"sets": {}}}}
     invalid: list[str] = []
-    for name in chosen:
-        ours, theirs = _Tally(), _Tally()
-        t_set = time.perf_counter()
-        for k, prob in enumerate(by_set[name]):
-            label = f"{name}[{prob.index}]"
-            ours.n += 1
-            theirs.n += 1
-            scene = Scene.from_dicts(prob.obstacles, padding=PADDING, where=f"{label}.obstacles")
-            model = CollisionModel(arm, scene)
-            space = collision_space(model, arm)
-            ends = space.valid(np.vstack((prob.start[None], prob.goals)))
-            if not (ends[0] and ends[1:].any()):
-                invalid.append(f"{label}: {_why(model, space, prob, ends)}")
-                continue
-            ours.valid += 1
-            theirs.valid += 1
-            goals = prob.goals[ends[1:]]
-            t0 = time.perf_counter()
-            res = plan(
-                space, prob.start, goals, rng=seed + k, timeout=timeout, resolution=RESOLUTION
-            )
-            dt = time.perf_counter() - t0
-            with bullet_client() as client:  # a fresh world per problem: bodies never pile up
+    with bullet_client() as client:  # one world; emptied before each problem
+        for name in chosen:
+            ours, theirs = _Tally(), _Tally()
+            t_set = time.perf_counter()
+            for k, prob in enumerate(by_set[name]):
+                label = f"{name}[{prob.index}]"
+                ours.n += 1
+                theirs.n += 1
+                scene = Scene.from_dicts(
+                    prob.obstacles, padding=PADDING, where=f"{label}.obstacles"
+                )
+                model = CollisionModel(arm, scene)
+                space = collision_space(model, arm)
+                ends = space.valid(np.vstack((prob.start[None], prob.goals)))
+                if not (ends[0] and ends[1:].any()):
+                    invalid.append(f"{label}: {_why(model, space, prob, ends)}")
+                    continue
+                ours.valid += 1
+                theirs.valid += 1
+                goals = prob.goals[ends[1:]]
+                t0 = time.perf_counter()
+                res = plan(
+                    space, prob.start, goals, rng=seed + k, timeout=timeout, resolution=RESOLUTION
+                )
+                dt = time.perf_counter() - t0
                 exact = _Exact(client, arm, scene, model)
                 _record(ours, label, res.success, res.path, dt, res.reason, exact)
                 if ompl is not None:
                     ok, path, dt = ompl.solve(space, prob.start, goals, timeout, seed + k)
                     _record(theirs, label, ok, path, dt, None if ok else "no solution", exact)
-        if progress is not None:
-            progress.print(
-                f"{name}: {ours.valid}/{ours.n} valid, ours {ours.solved} solved "
-                f"({ours.verified} verified), OMPL {theirs.solved} ({theirs.verified}), "
-                f"{time.perf_counter() - t_set:.1f} s"
-            )
-        result["sets"][name] = ours.fields()
-        result["peers"]["ompl"]["sets"][name] = theirs.fields()
-        ours_total.add(ours)
-        ompl_total.add(theirs)
+            if progress is not None:
+                progress.print(
+                    f"{name}: {ours.valid}/{ours.n} valid, ours {ours.solved} solved "
+                    f"({ours.verified} verified), OMPL {theirs.solved} ({theirs.verified}), "
+                    f"{time.perf_counter() - t_set:.1f} s"
+                )
+            result["sets"][name] = ours.fields()
+            result["peers"]["ompl"]["sets"][name] = theirs.fields()
+            ours_total.add(ours)
+            ompl_total.add(theirs)
     result["total"] = ours_total.fields()
     result["peers"]["ompl"]["total"] = ompl_total.fields()
     m_ours, m_ompl = result["total"]["median_ms"], result["peers"]["ompl"]["total"]["median_ms"]

@@ -1,0 +1,59 @@
+"""The MotionBenchMaker runner: file checks, set names, and one small run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.mbm import load_problems, run
+from planners.errors import InputError, UnknownNameError
+
+READY = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
+SIDE = [1.2, -0.4, 0.0, -2.2, 0.0, 1.8, 0.785]
+
+
+def _write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "problems.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _problem(obstacles: list[dict]) -> dict:
+    return {"index": 1, "start": READY, "goals": [SIDE], "obstacles": obstacles}
+
+
+def test_unknown_set_lists_the_sets_in_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"problems": {"shelf_x": [_problem([])], "cage_y": [_problem([])]}})
+    with pytest.raises(UnknownNameError, match="cage_y, shelf_x"):
+        run(path, sets=["table_pick"], timeout=0.1)
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"robot": "panda"}, "problems"),
+        ({"problems": {"a": [{"start": READY}]}}, "problems.a[0].goals"),
+        ({"problems": {"a": [{"start": [0.0], "goals": [SIDE]}]}}, "problems.a[0]"),
+        ({"problems": {"a": "x"}}, "problems.a"),
+    ],
+)
+def test_malformed_files_name_the_key(tmp_path: Path, data: object, where: str) -> None:
+    with pytest.raises(InputError, match=where.replace("[", r"\[").replace("]", r"\]")):
+        load_problems(_write(tmp_path, data))
+
+
+def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
+    wall = {"name": "post", "type": "cylinder", "position": [0.45, -0.35, 0.4],
+            "quat_xyzw": [0, 0, 0, 1], "radius": 0.05, "length": 0.8}  # fmt: skip
+    inside = {"name": "blob", "type": "sphere", "position": [0.3, 0.0, 0.5], "radius": 0.1}
+    path = _write(tmp_path, {"problems": {"posts": [_problem([wall]), _problem([inside])]}})
+    result = run(path, timeout=0.5, seed=3, peers=False)
+    assert set(result["sets"]) == {"posts"}
+    fields = result["sets"]["posts"]
+    assert fields["n"] == 2 and fields["valid"] == 1  # the start of the second is in the blob
+    assert fields["solved"] == 1 and fields["verified"] == 1
+    assert fields["median_ms"] is not None and fields["median_path_length"] > 0
+    assert result["total"]["n"] == 2
+    assert "posts[1]" in result["invalid"][0]
