@@ -43,9 +43,9 @@ logger.addHandler(logging.NullHandler())
 
 DEFAULT_RESOLUTION = 0.02
 """Largest joint-space step between the configurations checked along an edge [rad]."""
-DEFAULT_STEP = 1.0
+DEFAULT_STEP = 0.5
 """Largest joint-space length of one tree extension [rad]."""
-DEFAULT_LAZY = 4
+DEFAULT_LAZY = 2
 """Coarsening of the edge checks during the search (the final path is checked finely)."""
 _SAMPLE_BLOCK = 64
 
