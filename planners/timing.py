@@ -2,9 +2,22 @@
 
 :func:`time_parameterize` turns joint waypoints (a planner's path, the IK samples of a
 Cartesian line) into a :class:`~planners.trajectory.Trajectory` that respects per-joint
-position, velocity, acceleration and jerk limits and, optionally, a TCP speed cap.
+position, velocity, acceleration and jerk limits and, optionally, a TCP speed cap. It
+builds two candidates and returns the shorter (:class:`TimingMethod`):
 
-How:
+* **Stop-and-go** (:mod:`planners.timing_lines`): ruckig's time-optimal jerk-limited
+  profile along each straight line of the polyline, at rest at every corner. Exact
+  (closed form), on the polyline, and a fraction of a millisecond; the better choice
+  for few, sharp corners and long lines (the UR5e's large random moves).
+* **Blended** (below): corners rounded within ``blend_tolerance``, TOPP and a jerk
+  filter. Better for many small-angle corners (IK samples of a Cartesian line) and
+  joints whose jerk limit is far above their acceleration limit (the Panda).
+
+The stop-and-go candidate comes first; the blended one is abandoned as soon as a TOPP
+pass shows it cannot be shorter (later passes only tighten its constraints), which
+keeps the cost of the pair close to that of the cheaper one.
+
+The blended candidate:
 
 1. **Path.** The waypoints become a C2 path (:class:`~planners.timing_path.BlendedPath`):
    straight joint-space lines with degree-5 Bezier blends at the corners, within
@@ -22,16 +35,17 @@ How:
    the acceleration change over ``Tj``. ``Tj`` starts at ``max(a_i / j_i)`` and grows
    only as far as the measured jerk needs. A rest-to-rest motion gets ``Tj`` longer;
    joints with a jerk limit far above acceleration (the Panda) lose almost nothing.
-4. **Check.** The trajectory is evaluated at every knot and inside every interval
-   (the quintic the streamer samples); if any quantity exceeds its limit the step
-   repeats with a longer ``Tj`` or slightly lower limits, up to ``max_attempts``
-   times, and otherwise the result is a failure with the reason, never a trajectory
-   that breaks a limit.
+
+Both candidates are **checked**: the trajectory is evaluated at every knot and inside
+every interval (the quintic the streamer samples); if any quantity exceeds its limit
+the candidate is rebuilt with a longer ``Tj`` or slightly lower limits, up to
+``max_attempts`` times, and otherwise it fails with the reason, never a trajectory that
+breaks a limit.
 
 toppra and ruckig are the peers this is measured against (``cellctl bench timing``):
 toppra's velocity-plus-acceleration optimum on the same path is the lower bound of the
 duration; ruckig (whose community version has no intermediate waypoints) moves
-waypoint to waypoint with a stop at each.
+waypoint to waypoint with a stop at each, all joints phase-synchronised where it can.
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ from planners.limit_check import LimitKind, peak_ratios, tcp_speeds
 from planners.limits import JointLimits
 from planners.timing_lines import line_tcp_gain, stop_and_go
 from planners.timing_path import BlendedPath, split_at_corners
-from planners.timing_profile import FilteredProfile, topp, window_max
+from planners.timing_profile import FilteredProfile, speed_caps, topp, window_max
 from planners.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -251,19 +265,25 @@ def time_parameterize(
             (default rest). The end acceleration is zero, so two trajectories that
             share a boundary velocity concatenate with continuous acceleration.
         blend_tolerance: Largest distance of the path from the polyline at a corner
-            (Euclidean, joint space) [rad]; 0 stops at every corner.
+            (Euclidean, joint space) [rad]; 0 stops at every corner (both candidates
+            then follow the polyline exactly).
         margin: Fraction of every velocity, acceleration and jerk limit held back for
-            numerical safety (the result is checked against the full limits).
-        max_attempts: Build-and-check passes before giving up.
+            numerical safety by the blended candidate; the stop-and-go candidate is
+            exact and holds it back of the jerk limit only (see ``_stop_and_go``).
+            Every result is checked against the full limits.
+        max_attempts: Build-and-check passes (per candidate) before giving up.
+        method: Which candidate(s) to build; ``AUTO`` returns the shorter, and
+            ``stats.method`` says which one that was.
 
     Returns:
         A :class:`TimingResult`; on success ``trajectory`` starts at time 0 at
-        ``path[0]`` and ends at ``path[-1]``.
+        ``path[0]`` and ends at ``path[-1]``. With ``AUTO`` it fails only when both
+        candidates fail (the reason is the blended candidate's, else the other's).
 
     Raises:
         InputError: non-finite or out-of-limit waypoints, a joint count that does not
             match ``limits``, a boundary velocity not along the path, a bad
-            ``tcp_speed`` or ``blend_tolerance``; the message names the field.
+            ``tcp_speed``, ``blend_tolerance`` or ``method``; the message names the field.
     """
     t0 = time.perf_counter()
     W = _check_inputs(path, limits, arm, tcp_speed, blend_tolerance)
@@ -485,7 +505,7 @@ def _single(
         x = u = np.zeros(0)
         for _ in range(3):  # dilation by the distance covered within Tj
             C = window_max(fs, F, s[:-1] - delta, s[1:] + delta)
-            X = _speed_caps(C, vel, acc, jerk, tcp, bp.dof)
+            X = speed_caps(C, vel, acc, _JERK_SHARE * jerk, tcp, bp.dof)
             hold_start = int(np.searchsorted(s, sd0 * Tj, side="left")) if sd0 > 0 else 0
             hold_end = (
                 int(np.searchsorted(s, bp.length - sd1 * Tj, side="right")) - 1 if sd1 > 0 else N
@@ -524,12 +544,16 @@ def _single(
                 break
             delta = np.maximum(delta, need)
         profile = FilteredProfile.build(s, x, u, Tj)
-        traj = _compose(bp, profile, limits.names)
-        peaks = _peaks(traj, limits, arm, tcp_speed)
-        worst = max(peaks.values())
-        if worst <= 1.0:
-            info = {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
-            return traj, info
+        jerk_ahead = _jerk_at_breakpoints(bp, profile, limits.jerk)
+        if jerk_ahead > 1.0:  # the check would fail: skip building the trajectory
+            peaks = dict.fromkeys(("position", "velocity", "acceleration", "tcp_speed"), 0.0)
+            peaks["jerk"] = jerk_ahead
+        else:
+            traj = _compose(bp, profile, limits.names)
+            peaks = _peaks(traj, limits, arm, tcp_speed)
+            if max(peaks.values()) <= 1.0:
+                info = {"Tj": Tj, "grid": N, "attempts": attempt, "length": bp.length, **peaks}
+                return traj, info
         logger.debug("attempt %d: peaks %s with Tj %.4g", attempt, peaks, Tj)
         if peaks["jerk"] > 1.0:
             Tj *= min(peaks["jerk"] * 1.02, _TJ_GROWTH)
@@ -548,23 +572,21 @@ def _single(
     )
 
 
-def _speed_caps(
-    C: NDArray[np.float64],
-    vel: NDArray[np.float64],
-    acc: NDArray[np.float64],
-    jerk: NDArray[np.float64],
-    tcp: float | None,
-    dof: int,
-) -> NDArray[np.float64]:
-    """Largest ``sd^2`` per interval from velocity, curvature, path jerk and TCP speed."""
-    c1, c2, c3 = C[:, :dof], C[:, dof : 2 * dof], C[:, 2 * dof : 3 * dof]
-    with np.errstate(divide="ignore", over="ignore"):
-        X = np.min((vel / c1) ** 2, axis=1)
-        X = np.minimum(X, np.min(acc / c2, axis=1))
-        X = np.minimum(X, np.min((_JERK_SHARE * jerk / c3) ** (2.0 / 3.0), axis=1))
-        if tcp is not None:
-            X = np.minimum(X, (tcp / C[:, 3 * dof]) ** 2)
-    return np.minimum(X, 1e12)
+def _jerk_at_breakpoints(
+    bp: BlendedPath, profile: FilteredProfile, jerk: NDArray[np.float64]
+) -> float:
+    """Largest joint jerk / limit of ``q(s_f(t))`` at the filter's breakpoints.
+
+    The filtered jerk is piecewise constant between breakpoints, so these samples show a
+    ``Tj`` that is too short (an acceleration switch within the window) before the
+    trajectory is built. Joint jerk: ``q1 sddd + 3 q2 sd sdd + q3 sd^3`` (``qk`` the
+    path's k-th derivative in ``s``).
+    """
+    t = np.append(profile.breakpoints(), profile.t_start)
+    sf, sd, sdd, sddd = profile.filtered(t)
+    j = (bp(sf, 1) * sddd[:, None] + 3 * bp(sf, 2) * (sd * sdd)[:, None]
+         + bp(sf, 3) * (sd**3)[:, None])  # fmt: skip
+    return float(np.max(np.abs(j) / jerk)) if j.size else 0.0
 
 
 def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) -> Trajectory:

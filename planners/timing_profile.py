@@ -28,7 +28,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FilteredProfile", "topp", "window_max"]
+__all__ = ["FilteredProfile", "speed_caps", "topp", "window_max"]
 
 
 @nb.njit(cache=True)
@@ -302,6 +302,63 @@ def _bisect_kernel(
                 b = mid
         out[m] = 0.5 * (a + b)
     return out
+
+
+@nb.njit(cache=True)
+def _speed_caps_kernel(
+    C: NDArray[np.float64],
+    vel: NDArray[np.float64],
+    acc: NDArray[np.float64],
+    jerk: NDArray[np.float64],
+    tcp: float,
+    dof: int,
+) -> NDArray[np.float64]:
+    n = C.shape[0]
+    out = np.empty(n)
+    for k in range(n):
+        x = 1e12
+        for i in range(dof):
+            c1 = C[k, i]
+            c2 = C[k, dof + i]
+            c3 = C[k, 2 * dof + i]
+            if c1 > 0:
+                x = min(x, (vel[i] / c1) ** 2)
+            if c2 > 0:
+                x = min(x, acc[i] / c2)
+            if c3 > 0:
+                x = min(x, (jerk[i] / c3) ** (2.0 / 3.0))
+        if tcp > 0 and C[k, 3 * dof] > 0:
+            x = min(x, (tcp / C[k, 3 * dof]) ** 2)
+        out[k] = x
+    return out
+
+
+def speed_caps(
+    C: NDArray[np.float64],
+    vel: NDArray[np.float64],
+    acc: NDArray[np.float64],
+    jerk: NDArray[np.float64],
+    tcp: float | None,
+    dof: int,
+) -> NDArray[np.float64]:
+    """Largest ``sd^2`` per interval from joint velocity, curvature, path jerk, TCP speed.
+
+    Args:
+        C: (N, 3 dof [+ 1]) per-interval bounds of ``|dq/ds|``, ``|d2q/ds2|``, ``|d3q/ds3|`` per
+            joint [, TCP speed per unit path speed].
+        vel: (dof,) velocity limits.
+        acc: (dof,) acceleration limits.
+        jerk: (dof,) the share of the jerk limits the path's third derivative may use.
+        tcp: TCP speed cap [m/s] or ``None``.
+        dof: Number of joints.
+
+    Returns:
+        (N,) ``min(vel^2 / c1^2, acc / c2, (jerk / c3)^(2/3), tcp^2 / c4^2, 1e12)``.
+    """
+    return _speed_caps_kernel(
+        np.ascontiguousarray(C), np.ascontiguousarray(vel), np.ascontiguousarray(acc),
+        np.ascontiguousarray(jerk), -1.0 if tcp is None else float(tcp), int(dof),
+    )  # fmt: skip
 
 
 @nb.njit(cache=True)
