@@ -104,7 +104,8 @@ def test_wall_through_the_base_makes_the_other_side_unreachable(panda: Arm) -> N
     a start on one side and a goal on the other are not connected.
     """
     base = frozenset((link, "split") for link in ("panda_link0", "panda_link1", "panda_link2"))
-    scene = Scene((Box("split", np.eye(4), [2.0, 0.005, 2.0]),), padding=PAD, allowed=base)
+    wall = Box("split", np.eye(4), np.array([2.0, 0.005, 2.0]))
+    scene = Scene((wall,), padding=PAD, allowed=base)
     space = collision_space(CollisionModel(panda, scene), panda)
     start = np.array([np.pi / 2, 0.5, 0.0, -1.8, 0.0, 2.1, 0.785])
     goal = start * [-1, 1, 1, 1, 1, 1, 1]

@@ -43,7 +43,7 @@ def test_distance_and_interpolate() -> None:
     assert space.distance([0, 0], [0.3, 0.4]) == pytest.approx(0.5)
     np.testing.assert_allclose(space.distance(np.zeros((4, 2)), np.ones(2)), np.sqrt(2))
     mid = space.interpolate([0, 0], [1, -1], [0.0, 0.5, 1.0])
-    np.testing.assert_allclose(mid, [[0, 0], [0.5, -0.5], [1, -1]])
+    np.testing.assert_allclose(mid, np.array([[0.0, 0.0], [0.5, -0.5], [1.0, -1.0]]))
 
 
 def test_edge_points_respect_the_resolution_and_end_exactly() -> None:
