@@ -60,6 +60,7 @@ def run(
         realtime_priority: SCHED_FIFO priority of the arm and streamer processes
             (0: normal scheduling).
         watchdog_s: The arm's watchdog [s]; a longer stall stops the motion and the run.
+            The streamer's arm-lost timeout is the larger of 50 ms and this.
 
     Returns:
         ``{"rate_hz", "seconds", "sent", "received", "lost", "late",
@@ -93,7 +94,11 @@ def run(
             q0 = np.asarray(reply.data["q"], dtype=np.float64)
             rows = back_and_forth(q0, 0.4, arm.limits, rate_hz, seconds)
             config = StreamConfig(
-                bind, rate_hz, keys_dir=keys, realtime_priority=realtime_priority
+                bind,
+                rate_hz,
+                keys_dir=keys,
+                realtime_priority=realtime_priority,
+                state_timeout_s=max(0.050, watchdog_s),
             )
             if progress is not None:
                 progress.print(

@@ -461,16 +461,25 @@ class ArmCore:
 def _lagrange(ts: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Weights of the Lagrange polynomial through knots at times ``ts`` (relative to the
     evaluation time, so it is evaluated at 0) for its value and its first derivative."""
-    m = ts.size
-    w = np.ones(m)
-    dw = np.zeros(m)
+    t = [float(x) for x in ts]
+    m = len(t)
+    w = [0.0] * m
+    dw = [0.0] * m
     for j in range(m):
-        others = [ts[l] for l in range(m) if l != j]
-        denom = float(np.prod([ts[j] - t for t in others]))
-        w[j] = float(np.prod([-t for t in others])) / denom
-        # d/dx prod (x - t_l) at x = 0: sum over l of prod over the others
-        dw[j] = (
-            sum(float(np.prod([-t for n, t in enumerate(others) if n != l])) for l in range(m - 1))
-            / denom
-        )
-    return w, dw
+        others = [t[n] for n in range(m) if n != j]
+        denom = 1.0
+        num = 1.0
+        for x in others:
+            denom *= t[j] - x
+            num *= -x
+        w[j] = num / denom
+        # d/dx of prod (x - t_n) at x = 0: sum over l of the product of the others
+        d = 0.0
+        for skip in range(m - 1):
+            p = 1.0
+            for n, x in enumerate(others):
+                if n != skip:
+                    p *= -x
+            d += p
+        dw[j] = d / denom
+    return np.array(w), np.array(dw)

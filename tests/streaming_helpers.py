@@ -82,3 +82,65 @@ def executed_derivatives(
     a = np.diff(v, axis=0) / dt
     j = np.diff(a, axis=0) / dt
     return v, a, j
+
+
+# ---------------------------------------------------------------------- real sockets
+import multiprocessing as mp  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+from cells.command_client import CommandClient  # noqa: E402
+
+
+def short_dir() -> str:
+    """A short temporary folder (ipc:// paths are limited to about 100 characters)."""
+    return tempfile.mkdtemp(prefix="rc", dir="/tmp")
+
+
+@contextmanager
+def arm_process(
+    bind: str, keys: str | None, robot: str = "ur5e", watchdog_s: float = 0.020
+) -> Iterator[tuple[mp.process.BaseProcess, CommandClient]]:
+    """A simulated arm endpoint in its own (spawned) process, armed."""
+    from cells.arm_endpoint import command_endpoint_for, serve_arm
+
+    ctx = mp.get_context("spawn")
+    proc = ctx.Process(
+        target=serve_arm,
+        args=(robot, bind, 1000.0, keys, keys is None, watchdog_s),
+        daemon=True,
+    )
+    proc.start()
+    client = CommandClient(command_endpoint_for(bind), keys, keys is None)
+    try:
+        reply = None
+        end = time.monotonic() + 60
+        while reply is None and time.monotonic() < end and proc.is_alive():
+            reply = client.call("arm", timeout_s=0.5)
+        assert reply is not None and reply.ok, reply
+        yield proc, client
+    finally:
+        if proc.is_alive():
+            client.call("shutdown", timeout_s=0.5)
+            proc.join(3)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(3)
+        client.close()
+
+
+@contextmanager
+def endpoint_thread(endpoint: object) -> Iterator[None]:
+    """Serve an ArmEndpoint or ControlEndpoint in a thread until the block ends."""
+    stop = threading.Event()
+    thread = threading.Thread(target=endpoint.serve, kwargs={"should_stop": stop.is_set})  # type: ignore[attr-defined]
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        endpoint.close()  # type: ignore[attr-defined]

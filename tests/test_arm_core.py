@@ -272,11 +272,10 @@ def test_core_rejects_bad_configuration() -> None:
 
 
 # ---------------------------------------------------------------------- fuzzing
-def _mid_motion_core() -> tuple[ArmCore, IdealArm, np.ndarray, int]:
+def _mid_motion_core(k_end: int = 150) -> tuple[ArmCore, IdealArm, np.ndarray, int]:
     core, arm = make_core()
     rows = motion(0.8)
     open_session(core)
-    k_end = 150
     for k in range(k_end):
         now = 1_000_000 + k * PERIOD_NS
         core.on_frames(PEER, sp_frames(SESSION, k, now + LOOKAHEAD * PERIOD_NS, rows[k]), now)
@@ -285,10 +284,10 @@ def _mid_motion_core() -> tuple[ArmCore, IdealArm, np.ndarray, int]:
 
 
 def test_random_bytes_never_crash_nor_execute() -> None:
-    """40,000 random frames from the session's own peer, in a live motion."""
+    """20,000 random frames from the session's own peer, in a live motion."""
     rng = np.random.default_rng(7)
     executed_ok = 0
-    for trial in range(40):
+    for trial in range(20):
         core, arm, rows, now = _mid_motion_core()
         n_before = len(arm.commands)
         for i in range(1000):
@@ -300,11 +299,11 @@ def test_random_bytes_never_crash_nor_execute() -> None:
             out = core.on_frames(PEER, frames, now)
             assert out is None or isinstance(out, Rejection | Setpoint | Welcome)
             if i % 10 == 0:
-                now += PERIOD_NS
                 core.tick(now)
-        for _ in range(600):
-            now += PERIOD_NS
+                now += PERIOD_NS
+        for _ in range(400):
             core.tick(now)
+            now += PERIOD_NS
         assert_within_limits(arm, jerk_factor=1.5)
         executed_ok += len(arm.commands) - n_before
     assert executed_ok > 0
@@ -322,7 +321,7 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     seq=st.integers(min_value=-5, max_value=2**64 + 5),
     t_apply=st.one_of(st.integers(min_value=-5, max_value=2**63 + 5), finite),
@@ -335,8 +334,7 @@ def test_structured_setpoint_fuzz_never_executes_invalid(
     seq: object, t_apply: object, q: object, flags: object, tail: list, session: int
 ) -> None:
     """Well-formed msgpack with hostile fields: never a crash, never an invalid command."""
-    core, arm = _fuzz_core()
-    now = core.last_valid_ns or 0
+    core, arm, _, now = _mid_motion_core(k_end=24)
     n_before = len(arm.commands)
     try:
         frame = msgpack.packb([MAGIC, 1, 0, "sp", session, seq, now, t_apply, q, flags, *tail])
@@ -344,19 +342,10 @@ def test_structured_setpoint_fuzz_never_executes_invalid(
         return
     out = core.on_frames(PEER, [frame], now)
     assert out is None or isinstance(out, Rejection | Setpoint)
-    for k in range(30):
-        core.tick(now + (k + 1) * PERIOD_NS)
+    for k in range(12):
+        core.tick(now + k * PERIOD_NS)
     new = np.asarray(arm.commands[n_before - 3 :])
     assert np.all(np.isfinite(new))
     assert np.all(new >= LIMITS.lower) and np.all(new <= LIMITS.upper)
     _, _, j = executed_derivatives(list(new), 1e-3)
     assert np.all(np.abs(j) <= LIMITS.jerk * 1.5)
-
-
-_FUZZ: dict[str, tuple[ArmCore, IdealArm]] = {}
-
-
-def _fuzz_core() -> tuple[ArmCore, IdealArm]:
-    """A fresh mid-motion core per example (cheap: 150 in-process setpoints)."""
-    core, arm, _, _ = _mid_motion_core()
-    return core, arm
