@@ -269,7 +269,7 @@ def time_parameterize(
             then follow the polyline exactly).
         margin: Fraction of every velocity, acceleration and jerk limit held back for
             numerical safety by the blended candidate; the stop-and-go candidate is
-            exact and holds it back of the jerk limit only (see ``_stop_and_go``).
+            exact (closed form) and holds it back of the jerk limit only.
             Every result is checked against the full limits.
         max_attempts: Build-and-check passes (per candidate) before giving up.
         method: Which candidate(s) to build; ``AUTO`` returns the shorter, and

@@ -85,15 +85,23 @@ def split_at_corners(waypoints: NDArray[np.float64]) -> list[NDArray[np.float64]
     return runs
 
 
-def _bezier_deviation(u_in: NDArray, u_out: NDArray) -> float:
-    """Largest distance of the unit (d = 1) blend from the two rays of the corner at 0."""
-    B = _BT_IN[:, None] * u_in + _BT_OUT[:, None] * u_out  # (65, dof)
+def _bezier_deviations(U_in: NDArray, U_out: NDArray) -> NDArray[np.float64]:
+    """Largest distance of unit (d = 1) blends from the two rays of their corner at 0.
+
+    Args:
+        U_in: (n, dof) unit directions into the corners.
+        U_out: (n, dof) unit directions out of them.
+
+    Returns:
+        (n,) distances over the 65 samples of each blend.
+    """
+    B = _BT_IN[None, :, None] * U_in[:, None, :] + _BT_OUT[None, :, None] * U_out[:, None, :]
     # distance to segment [-u_in, 0] and to [0, u_out]
-    a = np.clip(-(B @ u_in), 0.0, 1.0)[:, None]
-    d_in = np.linalg.norm(B + a * u_in, axis=1)
-    b = np.clip(B @ u_out, 0.0, 1.0)[:, None]
-    d_out = np.linalg.norm(B - b * u_out, axis=1)
-    return float(np.max(np.minimum(d_in, d_out)))
+    a = np.clip(-np.einsum("nkd,nd->nk", B, U_in), 0.0, 1.0)[:, :, None]
+    d_in = np.linalg.norm(B + a * U_in[:, None, :], axis=2)
+    b = np.clip(np.einsum("nkd,nd->nk", B, U_out), 0.0, 1.0)[:, :, None]
+    d_out = np.linalg.norm(B - b * U_out[:, None, :], axis=2)
+    return np.max(np.minimum(d_in, d_out), axis=1)
 
 
 def _bernstein(t: NDArray) -> NDArray:
@@ -194,11 +202,12 @@ class BlendedPath:
         U = D / L[:, None]
         n = len(L)
         d = np.zeros(n + 1)  # blend size at each vertex (0 at the ends)
-        for j in range(1, n):
-            if np.linalg.norm(U[j] - U[j - 1]) <= _COLLINEAR:
-                continue
-            dev = _bezier_deviation(U[j - 1], U[j])
-            d[j] = min(0.5 * L[j - 1], 0.5 * L[j], tolerance / dev if dev > 0 else np.inf)
+        corner = np.flatnonzero(np.linalg.norm(U[1:] - U[:-1], axis=1) > _COLLINEAR) + 1
+        if corner.size:
+            dev = _bezier_deviations(U[corner - 1], U[corner])
+            with np.errstate(divide="ignore"):
+                by_tol = np.where(dev > 0, tolerance / dev, np.inf)
+            d[corner] = np.minimum(np.minimum(0.5 * L[corner - 1], 0.5 * L[corner]), by_tol)
         s0: list[float] = []
         lengths: list[float] = []
         coefs: list[NDArray] = []
