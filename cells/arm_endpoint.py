@@ -288,7 +288,7 @@ class ArmEndpoint:
             self._security.close()
             self._security = None
         if not self._ctx.closed:
-            self._ctx.term()
+            self._ctx.destroy(linger=0)
         self.core.arm.close()
 
     def __enter__(self) -> ArmEndpoint:

@@ -310,7 +310,7 @@ class ControlEndpoint:
             self._security.close()
             self._security = None
         if not self._ctx.closed:
-            self._ctx.term()
+            self._ctx.destroy(linger=0)
 
     def __enter__(self) -> ControlEndpoint:
         return self

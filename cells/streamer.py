@@ -131,6 +131,26 @@ class StreamResult:
         return d
 
 
+def _catmull_rom(rows: NDArray[np.float64], s: float) -> NDArray[np.float64]:
+    """Rows at fractional index ``s``: the C1 cubic through the neighbouring rows.
+
+    Whole indices return the row itself; between rows the curve has no corners, so a
+    slowed-down (paused) motion has no jerk spikes.
+    """
+    n = rows.shape[0]
+    i = min(int(s), n - 1)
+    f = s - i
+    if f <= 0.0 or n == 1:
+        return rows[i]
+    p0, p1 = rows[max(i - 1, 0)], rows[i]
+    p2, p3 = rows[min(i + 1, n - 1)], rows[min(i + 2, n - 1)]
+    return p1 + f * (
+        0.5 * (p2 - p0)
+        + f
+        * ((p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3) + f * (-0.5 * p0 + 1.5 * p1 - 1.5 * p2 + 0.5 * p3))
+    )
+
+
 def _smootherstep(u: float) -> float:
     u = min(max(u, 0.0), 1.0)
     return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
@@ -337,9 +357,7 @@ class Streamer:
             sigma = sigma_from + (sigma_to - sigma_from) * _smootherstep((k - ramp_k0) / ramp_n)
             if k > 0:
                 s = min(s + sigma, n - 1.0)
-            i = min(int(s), n - 2) if n > 1 else 0
-            f = s - i
-            qk = rows[i] if n == 1 else rows[i] + f * (rows[i + 1] - rows[i])
+            qk = _catmull_rom(rows, s)
             final = s >= n - 1.0 or (ending == "stop" and sigma == 0.0)
             payload = encode_setpoint(
                 Setpoint(session, k, now + offset, t0_apply + k * period, tuple(qk.tolist()), final)
@@ -422,7 +440,7 @@ def _process_main(
             gc.collect()
             gc.freeze()
             res = streamer.stream(q, joint_names, control=conn, on_event=_quiet(conn))
-        conn.send({"event": "done", **res.to_dict()})
+            conn.send({"event": "done", **res.to_dict()})  # before closing the socket
     except Exception as exc:  # report, never hang the controller
         conn.send({"event": "done", "code": str(Code.INTERNAL), "detail": repr(exc)})
     finally:

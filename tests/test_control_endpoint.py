@@ -1,0 +1,164 @@
+"""The control endpoint: dispatch and error codes, fuzzing, a real run, and a killed arm."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from streaming_helpers import arm_process, endpoint_thread, short_dir
+
+from cells.command_client import CommandClient
+from cells.control_endpoint import NOT_AVAILABLE_COMMANDS, ControlEndpoint, ControlState
+from cells.motion import quintic_move
+from cells.pacing import clock_ns
+from cells.protocol import MAGIC, Code, Reply, Request, encode_request
+from cells.security import create_keys
+
+
+@pytest.fixture
+def control() -> ControlEndpoint:
+    d = short_dir()
+    endpoint = ControlEndpoint(f"ipc://{d}/ctl", insecure_plaintext=True)
+    yield endpoint
+    endpoint.close()
+
+
+def call(endpoint: ControlEndpoint, cmd: str, **args: object) -> Reply:
+    return endpoint.handle_frames([encode_request(Request(1, cmd, args))])
+
+
+@pytest.mark.parametrize("cmd", NOT_AVAILABLE_COMMANDS)
+def test_cell_commands_answer_not_available(control: ControlEndpoint, cmd: str) -> None:
+    reply = call(control, cmd, cell="phone.toml")
+    assert reply.code is Code.NOT_AVAILABLE and "not built yet" in reply.detail
+
+
+def test_errors_are_structured(control: ControlEndpoint) -> None:
+    r = call(control, "fly")
+    assert r.code is Code.UNKNOWN_COMMAND and "status" in r.detail and "run" in r.detail
+    for cmd in ("pause", "resume", "stop", "abort"):
+        assert call(control, cmd).code is Code.BAD_STATE
+    assert call(control, "run").code is Code.BAD_ARGUMENT
+    assert call(control, "run", trajectory=5, arm="ipc:///x").code is Code.BAD_ARGUMENT
+    assert call(control, "run", trajectory="/no/file.npz", arm="ipc:///x").code is Code.BAD_ARGUMENT
+    r = call(control, "status")
+    assert r.ok and r.data["state"] == "IDLE"
+    assert call(control, "reset").ok
+
+
+def test_unreachable_arm(control: ControlEndpoint, tmp_path: Path) -> None:
+    path = tmp_path / "t.npz"
+    path.write_bytes(b"")
+    r = call(control, "run", trajectory=str(path), arm="ipc:///tmp/rc-nobody-home")
+    assert r.code is Code.ARM_UNREACHABLE
+    assert control.state is ControlState.IDLE
+
+
+def test_random_bytes_never_kill_the_endpoint(control: ControlEndpoint) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5000):
+        frame = rng.bytes(int(rng.integers(0, 200)))
+        assert isinstance(control.handle_frames([frame]), Reply)
+    assert isinstance(control.handle_frames([b"a", b"b"]), Reply)
+
+
+arg = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**64 - 1), st.floats(), st.text(max_size=10),
+    st.binary(max_size=8), st.none(), st.booleans(), st.lists(st.integers(0, 3), max_size=3),
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    cmd=st.one_of(
+        st.sampled_from(["status", "run", "pause", "resume", "stop", "abort", "reset",
+                         "load_cell", "plan", "validate"]),
+        st.text(max_size=12),
+    ),  # fmt: skip
+    args=st.dictionaries(
+        st.sampled_from(["trajectory", "arm", "arm_command", "rate_hz", "rt_priority", "x"]), arg
+    ),
+    version=st.sampled_from([[1, 0], [1, 7], [2, 0], [0], "1"]),
+)
+def test_fuzzed_requests_always_get_a_coded_reply(
+    control: ControlEndpoint, cmd: str, args: dict, version: object
+) -> None:
+    frame = msgpack.packb({"magic": MAGIC, "v": version, "id": 9, "cmd": cmd, "args": args})
+    reply = control.handle_frames([frame])
+    assert isinstance(reply, Reply) and isinstance(reply.code, Code)
+    assert control.state is ControlState.IDLE  # nothing could start a run
+
+
+def _trajectory_file(q0: np.ndarray, path: Path, names: tuple[str, ...]) -> Path:
+    from planners.limits import JointLimits
+    from planners.trajectory import Trajectory
+
+    n = len(q0)
+    limits = JointLimits(
+        names, np.full(n, -6.28), np.full(n, 6.28), np.full(n, 3.14), np.full(n, 8.0),
+        np.full(n, 100.0), np.full(n, 28.0),
+    )  # fmt: skip
+    q = quintic_move(q0, q0 + 0.3, limits, 1000.0)
+    dt = 1e-3
+    qd = np.gradient(q, dt, axis=0)
+    qd[0] = qd[-1] = 0.0
+    qdd = np.gradient(qd, dt, axis=0)
+    qdd[0] = qdd[-1] = 0.0
+    Trajectory(names, np.arange(q.shape[0]) * dt, q, qd, qdd).save(path)
+    return path
+
+
+def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_path: Path) -> None:
+    """A real run over CURVE: status follows it to IDLE/OK. Then, in a second run, the arm
+    process is killed: specified, the controller aborts and reports ARM_LOST within 100 ms
+    of the kill (measured from the kill to the controller's report time stamp)."""
+    d = short_dir()
+    keys = d + "/k"
+    create_keys(keys)
+    arm_ep = f"ipc://{d}/arm"
+    control = ControlEndpoint(f"ipc://{d}/ctl", keys_dir=keys)
+    with arm_process(arm_ep, keys) as (proc, arm_client), endpoint_thread(control):
+        status = arm_client.call("status", timeout_s=2.0)
+        assert status is not None
+        q0 = np.asarray(status.data["q"])
+        names = tuple(status.data["joint_names"])
+        path = _trajectory_file(q0, tmp_path / "go.npz", names)
+        with CommandClient(f"ipc://{d}/ctl", keys) as client:
+            r = client.call("run", {"trajectory": str(path), "arm": arm_ep}, timeout_s=5.0)
+            assert r is not None and r.ok, r
+            assert r.data["state"] == "RUNNING"
+            assert client.call("run", {"trajectory": str(path), "arm": arm_ep}).code is Code.BAD_STATE
+            r = _wait_state(client, ("IDLE", "FAULT"), 20.0)
+            assert r.data["state"] == "IDLE" and r.data["reason"] == "OK", r.data
+            # a return trip, killed half way
+            back = _trajectory_file(q0 + 0.3, tmp_path / "back.npz", names)
+            r = client.call("run", {"trajectory": str(back), "arm": arm_ep}, timeout_s=5.0)
+            assert r is not None and r.ok, r
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                a = arm_client.call("status", timeout_s=1.0)
+                if a is not None and a.data["mode"] == "ACTIVE":
+                    break
+            time.sleep(0.1)
+            t_kill = clock_ns()
+            proc.kill()
+            r = _wait_state(client, ("FAULT", "IDLE"), 5.0)
+            assert r.data["state"] == "FAULT" and r.data["reason"] == "ARM_LOST", r.data
+            report_ms = (r.data["reported_ns"] - t_kill) / 1e6
+            assert 0 < report_ms <= 100, report_ms
+
+
+def _wait_state(client: CommandClient, states: tuple[str, ...], timeout_s: float) -> Reply:
+    end = time.monotonic() + timeout_s
+    r = None
+    while time.monotonic() < end:
+        r = client.call("status", timeout_s=1.0)
+        if r is not None and r.data["state"] in states:
+            return r
+        time.sleep(0.005)
+    raise AssertionError(f"state never in {states}: {r}")

@@ -1,0 +1,129 @@
+"""The streamer process against a real arm endpoint over sockets: faults, kills, pause.
+
+The arm endpoint runs an ideal arm in a thread of the test process (fast start); the
+streamer runs in its own process as in production.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from streaming_helpers import IdealArm, endpoint_thread, short_dir, ur5e_like_limits
+
+from cells.arm_core import ArmCore, Mode
+from cells.arm_endpoint import ArmEndpoint
+from cells.motion import back_and_forth, quintic_move
+from cells.protocol import Code
+from cells.stream_faults import FaultPlan
+from cells.streamer import StreamConfig, Streamer, StreamerProcess
+from planners.errors import InputError
+
+LIMITS = ur5e_like_limits()
+Q0 = np.array([0.0, -1.5, 1.0, -1.0, 0.5, 0.0])
+
+
+@pytest.fixture
+def arm_endpoint() -> tuple[ArmCore, IdealArm, str]:
+    d = short_dir()
+    arm = IdealArm(LIMITS, Q0)
+    core = ArmCore(arm, 1000.0)
+    core.arm_motion()
+    endpoint = ArmEndpoint(core, f"ipc://{d}/arm", insecure_plaintext=True)
+    with endpoint_thread(endpoint):
+        yield core, arm, f"ipc://{d}/arm"
+
+
+def test_one_percent_mixed_faults_over_sockets(arm_endpoint: tuple) -> None:
+    """Specified: with 1 % of setpoints dropped, delayed, duplicated or reordered, the motion
+    completes (OK) and the arm counts every injected fault."""
+    core, arm, ep = arm_endpoint
+    rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 3.0)
+    plan = FaultPlan(drop=0.0025, delay=0.0025, duplicate=0.0025, reorder=0.0025, seed=11)
+    cfg = StreamConfig(ep, insecure_plaintext=True, faults=plan, state_timeout_s=0.5)
+    with StreamerProcess(cfg, rows, LIMITS.names) as proc:
+        result = proc.wait(30)
+    assert result is not None and result["code"] == "OK", result
+    injected = result["faults"]
+    assert sum(injected.values()) >= 10
+    c = core.counters
+    assert c.duplicate >= injected["duplicate"]
+    assert c.old + c.late >= injected["reorder"] + injected["delay"] - 2
+    assert c.gaps >= injected["drop"]
+    assert core.mode is Mode.ARMED
+    np.testing.assert_allclose(arm.q, rows[-1], atol=1e-9)
+
+
+def test_controller_killed_mid_motion_arm_stops_by_watchdog(arm_endpoint: tuple) -> None:
+    """Specified: the streaming process is killed (SIGKILL) mid-motion; the arm decides the
+    stop within watchdog + one period of its last valid setpoint (on a shared machine the
+    loop's own wake-up lateness is added: allowed 5 ms) and ends in FAULT at rest."""
+    core, arm, ep = arm_endpoint
+    rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 10.0)
+    cfg = StreamConfig(ep, insecure_plaintext=True, state_timeout_s=0.5)
+    with StreamerProcess(cfg, rows, LIMITS.names) as proc:
+        end = time.monotonic() + 20
+        while core.mode is not Mode.ACTIVE and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        proc.kill()
+        end = time.monotonic() + 5
+        while core.mode is not Mode.FAULT and time.monotonic() < end:
+            time.sleep(0.01)
+    assert core.reason is Code.WATCHDOG and core.mode is Mode.FAULT
+    delay_ns = core.stop_decided_ns - core.last_valid_ns
+    assert delay_ns <= core.watchdog_ns + core.period_ns + 5_000_000, delay_ns
+    np.testing.assert_allclose(arm.qd, 0.0, atol=1e-9)
+
+
+def test_pause_resume_stop(arm_endpoint: tuple) -> None:
+    """Pause slows to standstill (1 s smooth time scaling, inside the limits for a motion
+    at half the limits) and holds (no watchdog); resume continues; stop ends the motion
+    where it stands with the arm armed again."""
+    core, arm, ep = arm_endpoint
+    rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 8.0)
+    cfg = StreamConfig(ep, insecure_plaintext=True, ramp_s=1.0, state_timeout_s=0.5)
+    with StreamerProcess(cfg, rows, LIMITS.names) as proc:
+        end = time.monotonic() + 20
+        while core.mode is not Mode.ACTIVE and time.monotonic() < end:
+            time.sleep(0.01)
+        proc.send("pause")
+        time.sleep(1.3)
+        held = arm.q.copy()
+        time.sleep(0.2)
+        assert core.mode is Mode.ACTIVE
+        np.testing.assert_allclose(arm.q, held, atol=1e-9)
+        proc.send("resume")
+        time.sleep(0.5)
+        assert np.max(np.abs(arm.q - held)) > 1e-3
+        proc.send("stop")
+        result = proc.wait(10)
+    assert result is not None and result["code"] == "OK", result
+    assert core.mode is Mode.ARMED and core.reason is Code.OK
+
+
+def test_abort_stops_and_reports(arm_endpoint: tuple) -> None:
+    core, arm, ep = arm_endpoint
+    rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 8.0)
+    cfg = StreamConfig(ep, insecure_plaintext=True, state_timeout_s=0.5)
+    with StreamerProcess(cfg, rows, LIMITS.names) as proc:
+        end = time.monotonic() + 20
+        while core.mode is not Mode.ACTIVE and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.send("abort")
+        result = proc.wait(10)
+    assert result is not None and result["code"] == "ABORTED"
+    assert core.reason is Code.ABORTED
+
+
+def test_refusals_are_results(arm_endpoint: tuple) -> None:
+    core, arm, ep = arm_endpoint
+    with Streamer(StreamConfig(ep, insecure_plaintext=True)) as s:
+        res = s.stream(quintic_move(Q0, Q0 + 0.1, LIMITS, 1000.0), tuple(reversed(LIMITS.names)))
+        assert res.code is Code.JOINT_MISMATCH
+        with pytest.raises(InputError, match="q"):
+            s.stream(np.zeros((3, 2)), LIMITS.names)
+    with Streamer(StreamConfig("ipc:///tmp/rc-nobody", insecure_plaintext=True, handshake_timeout_s=0.3)) as s:
+        assert s.stream(np.array([Q0]), LIMITS.names).code is Code.ARM_UNREACHABLE
