@@ -205,8 +205,17 @@ class FilteredProfile:
         )  # fmt: skip
 
     def breakpoints(self) -> NDArray[np.float64]:
-        """Times where the filtered jerk may jump, within [t_start, t_end]."""
-        b = np.concatenate((self.tk, self.tk + self.Tj))
+        """Times where the filtered jerk may jump, within [t_start, t_end].
+
+        ``sddd_f(t) = (sdd(t) - sdd(t - Tj)) / Tj`` jumps only where the raw path
+        acceleration does: at the grid times whose two intervals have different ``u``
+        (on a line at the acceleration limit, or cruising, many neighbours share it),
+        at the start and the end, and those times plus ``Tj``.
+        """
+        u = self.uk
+        jump = np.abs(np.diff(u)) > 1e-12 * max(float(np.max(np.abs(u))), 1e-300)
+        t = np.concatenate((self.tk[:1], self.tk[1:-1][jump], self.tk[-1:]))
+        b = np.concatenate((t, t + self.Tj))
         return b[(b > self.t_start) & (b < self.t_end)]
 
 
