@@ -35,7 +35,7 @@ from rich.table import Table
 from planners import load_arm
 from planners.arm import Arm
 from planners.collision import CollisionModel
-from planners.scene import Box, Scene, obstacle_from_dict
+from planners.scene import Box, Obstacle, Scene, obstacle_from_dict
 from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
 from sim.client import bullet_client
@@ -49,7 +49,7 @@ FINGER_OPENING = 0.0325  # m per finger: 6.5 cm between the fingers
 BATCH = 1024
 
 
-def _T(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
+def _pose(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
     T = np.eye(4)
     c, s = np.cos(yaw), np.sin(yaw)
     T[:2, :2] = [[c, -s], [s, c]]
@@ -59,13 +59,21 @@ def _T(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
 
 def phone_cell() -> Scene:
     """The UR5e screw-driving cell: table, fixture with mid-frame, presenter, tray."""
-    table = Box("table", _T(0.3, 0.0, -0.02), [0.6, 0.6, 0.02])
-    fixture = _T(0.45, 0.0, 0.0)
-    obstacles = [table]
-    obstacles += obstacles_from_urdf(model_dir("midframe_fixture") / "midframe_fixture.urdf", fixture)
-    obstacles += obstacles_from_urdf(model_dir("phone_midframe") / "phone_midframe.urdf", fixture @ _T(0, 0, 0.02))
-    obstacles += obstacles_from_urdf(model_dir("screw_presenter") / "screw_presenter.urdf", _T(0.35, 0.3, 0.0))
-    obstacles += obstacles_from_urdf(model_dir("part_tray") / "part_tray.urdf", _T(0.3, -0.35, 0.0, np.pi / 2))
+    table = Box("table", _pose(0.3, 0.0, -0.02), [0.6, 0.6, 0.02])
+    fixture = _pose(0.45, 0.0, 0.0)
+    obstacles: list[Obstacle] = [table]
+    obstacles += obstacles_from_urdf(
+        model_dir("midframe_fixture") / "midframe_fixture.urdf", fixture
+    )
+    obstacles += obstacles_from_urdf(
+        model_dir("phone_midframe") / "phone_midframe.urdf", fixture @ _pose(0, 0, 0.02)
+    )
+    obstacles += obstacles_from_urdf(
+        model_dir("screw_presenter") / "screw_presenter.urdf", _pose(0.35, 0.3, 0.0)
+    )
+    obstacles += obstacles_from_urdf(
+        model_dir("part_tray") / "part_tray.urdf", _pose(0.3, -0.35, 0.0, np.pi / 2)
+    )
     return Scene(tuple(obstacles), allowed=frozenset({("base_link", "table")}))
 
 
@@ -79,7 +87,10 @@ def scenes(mbm_file: Path = MBM_FILE) -> list[tuple[str, Arm, Scene]]:
         data = json.loads(mbm_file.read_text())
         for s in MBM_SETS:
             problem = data["problems"][s][0]
-            obstacles = tuple(obstacle_from_dict(d, f"{s}[0].obstacles[{i}]") for i, d in enumerate(problem["obstacles"]))
+            obstacles = tuple(
+                obstacle_from_dict(d, f"{s}[0].obstacles[{i}]")
+                for i, d in enumerate(problem["obstacles"])
+            )
             out.append((f"panda/{s}", panda, Scene(obstacles)))
     out.append(("ur5e/phone_cell", load_arm("ur5e", "screwdriver"), phone_cell()))
     return out
@@ -154,19 +165,37 @@ def run(progress: Console | None = None, seed: int = 0, n_exact: int = 300) -> d
 def print_table(console: Console, result: dict[str, Any]) -> None:
     """Configurations per second per scene and overall, with the gain over PyBullet."""
     table = Table(title=f"Collision checks: configurations per second (batch {result['batch']})")
-    for col in ("scene", "obstacles", "spheres", "valid %", "batched /s", "single /s", "pybullet /s", "batched / pybullet"):
+    for col in (
+        "scene",
+        "obstacles",
+        "spheres",
+        "valid %",
+        "batched /s",
+        "single /s",
+        "pybullet /s",
+        "batched / pybullet",
+    ):
         table.add_column(col, justify="right")
     rows = [(name, doc) for name, doc in result["scenes"].items()]
     for name, doc in rows:
         table.add_row(
-            name, str(doc["obstacles"]), str(doc["spheres"]), f"{doc['valid_fraction'] * 100:.1f}",
-            f"{doc['batched_configs_per_s']:,.0f}", f"{doc['single_configs_per_s']:,.0f}",
+            name,
+            str(doc["obstacles"]),
+            str(doc["spheres"]),
+            f"{doc['valid_fraction'] * 100:.1f}",
+            f"{doc['batched_configs_per_s']:,.0f}",
+            f"{doc['single_configs_per_s']:,.0f}",
             f"{doc['pybullet_configs_per_s']:,.0f}",
             f"{doc['batched_configs_per_s'] / doc['pybullet_configs_per_s']:,.0f}x",
-        )  # fmt: skip
+        )
     table.add_row(
-        "all (harmonic mean)", "", "", "", f"{result['batched_configs_per_s']:,.0f}",
-        f"{result['single_configs_per_s']:,.0f}", f"{result['pybullet_configs_per_s']:,.0f}",
+        "all (harmonic mean)",
+        "",
+        "",
+        "",
+        f"{result['batched_configs_per_s']:,.0f}",
+        f"{result['single_configs_per_s']:,.0f}",
+        f"{result['pybullet_configs_per_s']:,.0f}",
         f"{result['batched_configs_per_s'] / result['pybullet_configs_per_s']:,.0f}x",
-    )  # fmt: skip
+    )
     console.print(table)

@@ -26,10 +26,15 @@ the first hit of each configuration.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +52,8 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 PARALLEL_FROM = 128  # batch size from which the kernel runs on every core
+SWEEP_STEP = (0.005, 0.04)  # rad, grid steps of the one- and two-joint sweeps
+_NEVER_CACHE: dict[tuple[str, int, int], bool] = {}
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,11 @@ def _compile_links(arm: Arm) -> _Links:
     robot = ET.fromstring(arm.urdf_text)
     joints = {}
     for j in robot.iter("joint"):
-        child = j.find("child")
-        parent = j.find("parent")
-        if child is None or parent is None:
+        child_el = j.find("child")
+        parent_el = j.find("parent")
+        if child_el is None or parent_el is None:
             raise ModelError(f"joint {j.get('name')!r}: missing <parent> or <child>")
-        joints[child.get("link", "")] = j
+        joints[child_el.get("link", "")] = j
     children: dict[str, list[str]] = {}
     for child, j in joints.items():
         children.setdefault(j.find("parent").get("link", ""), []).append(child)  # type: ignore[union-attr]
@@ -103,7 +110,9 @@ def _compile_links(arm: Arm) -> _Links:
         if mimic is not None:
             src = next((x for x in joints.values() if x.get("name") == mimic.get("joint")), None)
             if src is not None:
-                return float(mimic.get("multiplier", "1")) * value(src) + float(mimic.get("offset", "0"))
+                return float(mimic.get("multiplier", "1")) * value(src) + float(
+                    mimic.get("offset", "0")
+                )
         return values.get(name, 0.0)
 
     L = len(order)
@@ -117,7 +126,12 @@ def _compile_links(arm: Arm) -> _Links:
         parent[i] = index[j.find("parent").get("link", "")]  # type: ignore[union-attr]
         origin[i] = _origin(j.find("origin"))
         ax_el = j.find("axis")
-        ax = np.array([float(v) for v in (ax_el.get("xyz", "1 0 0") if ax_el is not None else "1 0 0").split()])
+        ax = np.array(
+            [
+                float(v)
+                for v in (ax_el.get("xyz", "1 0 0") if ax_el is not None else "1 0 0").split()
+            ]
+        )
         ax = ax / max(float(np.linalg.norm(ax)), 1e-12)
         kind = j.get("type", "fixed")
         jn = j.get("name", "")
@@ -135,6 +149,48 @@ def _compile_links(arm: Arm) -> _Links:
                 motion[:3, :3] = np.eye(3) + math.sin(v) * K + (1 - math.cos(v)) * K @ K
             origin[i] = origin[i] @ motion
     return _Links(tuple(order), parent, jtype, jcol, origin, axis)
+
+
+def _fold(links: _Links) -> tuple[NDArray[np.int64], NDArray[np.float64], _Links]:
+    """Merge links on fixed joints into the nearest moving frame above them.
+
+    Returns:
+        The frame of each link (L,), each link's pose in its frame (L, 4, 4), and the
+        moving frames (the root first) as :class:`_Links` for the kernel.
+    """
+    L = len(links.names)
+    frame_of = np.zeros(L, np.int64)
+    T_fl = np.tile(np.eye(4), (L, 1, 1))
+    names, parent, jtype, jcol, origin, axis = (
+        [links.names[0]],
+        [-1],
+        [0],
+        [0],
+        [np.eye(4)],
+        [np.zeros(3)],
+    )
+    for i in range(1, L):
+        p = int(links.parent[i])
+        if links.jtype[i] == 0:
+            frame_of[i] = frame_of[p]
+            T_fl[i] = T_fl[p] @ links.origin[i]
+            continue
+        frame_of[i] = len(names)
+        names.append(links.names[i])
+        parent.append(int(frame_of[p]))
+        jtype.append(int(links.jtype[i]))
+        jcol.append(int(links.jcol[i]))
+        origin.append(T_fl[p] @ links.origin[i])
+        axis.append(links.axis[i])
+    frames = _Links(
+        tuple(names),
+        np.asarray(parent, np.int64),
+        np.asarray(jtype, np.int64),
+        np.asarray(jcol, np.int64),
+        np.ascontiguousarray(origin),
+        np.ascontiguousarray(axis),
+    )
+    return frame_of, T_fl, frames
 
 
 def _params(o: Box | Sphere | Cylinder | Capsule) -> tuple[int, list[float]]:
@@ -168,6 +224,8 @@ class CollisionModel:
             s for s in robot_spheres(arm.urdf_text, self._tool_links()) if s.link in index
         ]
         group_link = [index[s.link] for s in groups]
+        frame_of, T_fl, frames = _fold(links)
+        self._frame_of, self._T_fl = frame_of, T_fl
         for att in self.scene.attachments:
             if att.link not in index:
                 raise UnknownNameError(f"link for attachment {att.name!r}", att.link, links.names)
@@ -176,16 +234,25 @@ class CollisionModel:
             centers = np.asarray(local.centers) @ T[:3, :3].T + T[:3, 3]
             groups.append(LinkSpheres(att.name, centers, np.asarray(local.radii)))
             group_link.append(index[att.link])
-        self.groups: tuple[str, ...] = tuple(g.link for g in groups)
-        self.n_spheres = sum(len(g.radii) for g in groups)
-        spheres = np.concatenate([np.c_[g.centers, g.radii] for g in groups])
-        gstart = np.cumsum([0] + [len(g.radii) for g in groups]).astype(np.int64)
+        self.groups: tuple[str, ...] = tuple(grp.link for grp in groups)
+        self.n_spheres = sum(len(grp.radii) for grp in groups)
+        # Sphere centres move into the frame of the nearest moving joint above their link.
+        groups = [
+            LinkSpheres(
+                grp.link,
+                np.asarray(grp.centers) @ T_fl[gl][:3, :3].T + T_fl[gl][:3, 3],
+                np.asarray(grp.radii),
+            )
+            for grp, gl in zip(groups, group_link, strict=True)
+        ]
+        spheres = np.concatenate([np.c_[grp.centers, grp.radii] for grp in groups])
+        gstart = np.cumsum([0] + [len(grp.radii) for grp in groups]).astype(np.int64)
         gbound = np.zeros((len(groups), 4))
-        for k, g in enumerate(groups):
-            C = np.asarray(g.centers)
+        for k, grp in enumerate(groups):
+            C = np.asarray(grp.centers)
             c = (C.min(axis=0) + C.max(axis=0)) / 2
             gbound[k, :3] = c
-            gbound[k, 3] = np.max(np.linalg.norm(C - c, axis=1) + g.radii) * (1 + 1e-9)
+            gbound[k, 3] = np.max(np.linalg.norm(C - c, axis=1) + grp.radii) * (1 + 1e-9)
         obstacles = self.scene.obstacles
         M = len(obstacles)
         otype = np.zeros(M, np.int64)
@@ -201,10 +268,24 @@ class CollisionModel:
                     gmask[g, m] = 0
         self._fk_args = (
             np.ascontiguousarray(arm.base, dtype=np.float64),
-            links.parent, links.jtype, links.jcol, links.origin, links.axis,
-        )  # fmt: skip
-        self._group_args = (np.asarray(group_link, np.int64), gstart, spheres, gbound)
+            frames.parent,
+            frames.jtype,
+            frames.jcol,
+            frames.origin,
+            frames.axis,
+        )
+        group_frame = np.asarray([frame_of[gl] for gl in group_link], np.int64)
+        self._group_args = (group_frame, gstart, spheres, gbound)
         self._obstacle_args = (otype, oinv, oparam, gmask)
+        digest = hashlib.sha256()
+        for arr in (
+            *self._fk_args,
+            *self._group_args,
+            self.arm.limits.lower,
+            self.arm.limits.upper,
+        ):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        self._sweep_key = digest.hexdigest()
         ignored = self._adjacent(group_link)
         n_att = len(self.scene.attachments)
         att_names = {a.name: a for a in self.scene.attachments}
@@ -217,12 +298,28 @@ class CollisionModel:
                 if a in att_names and b in att_names:
                     continue  # two held parts: the cell's business, not the arm's
                 pairs.append((g, h))
+        never = self._never_colliding(pairs)
+        pairs = [p for p in pairs if p not in never]
+        self.never: frozenset[tuple[str, str]] = frozenset(
+            (self.groups[g], self.groups[h]) for g, h in never
+        )
+        # The group with more spheres goes first: its spheres are screened against the
+        # other group's bounding sphere before any sphere pair is tested.
+        sizes = np.diff(gstart)
+        pairs = [(g, h) if sizes[g] >= sizes[h] else (h, g) for g, h in pairs]
         self._pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
         # Self pairs checked with padding 0, world pairs with the scene's padding.
         self._set_pairs(self._pairs)
         self.ignored: frozenset[tuple[str, str]] = frozenset(ignored)
-        logger.debug("collision model %s: %d groups, %d spheres, %d self pairs, %d obstacles, %d attachments",
-                     arm.name, len(groups), self.n_spheres, len(pairs), M, n_att)  # fmt: skip
+        logger.debug(
+            "collision model %s: %d groups, %d spheres, %d self pairs, %d obstacles, %d held",
+            arm.name,
+            len(groups),
+            self.n_spheres,
+            len(pairs),
+            M,
+            n_att,
+        )
 
     def _tool_links(self) -> frozenset[str]:
         """Links beyond the flange (tool, fingers): covered tighter."""
@@ -242,15 +339,110 @@ class CollisionModel:
         lim = self.arm.limits
         self._limits = (np.ascontiguousarray(lim.lower), np.ascontiguousarray(lim.upper))
         self._args = (
-            *self._limits, *self._fk_args, *self._group_args, *self._obstacle_args, pairs, float(self.scene.padding)
+            *self._limits,
+            *self._fk_args,
+            *self._group_args,
+            *self._obstacle_args,
+            pairs,
+            float(self.scene.padding),
         )
         self._dist_args = (*self._fk_args, *self._group_args, *self._obstacle_args, pairs)
+        self._packed = kernel.pack(self._args)
+
+    def _never_colliding(self, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Pairs whose relative motion is one or two joints and that cannot touch.
+
+        Their spheres are swept over a grid of those joints' whole range (steps
+        :data:`SWEEP_STEP`); a pair is dropped when its smallest distance on the grid
+        exceeds how far any sphere can move between grid points.
+        """
+        parent = self._fk_args[1]
+        jcol = self._fk_args[3]
+        gframe, gstart = self._group_args[0], self._group_args[1]
+        lim = self.arm.limits
+        q0 = self.arm.configurations.get("home")
+        q0 = np.clip(
+            np.zeros(self.arm.dof) if q0 is None else np.asarray(q0, float), lim.lower, lim.upper
+        )
+
+        def chain(f: int) -> list[int]:
+            out = [f]
+            while parent[out[-1]] >= 0:
+                out.append(int(parent[out[-1]]))
+            return out
+
+        never: set[tuple[int, int]] = set()
+        path = (
+            Path(tempfile.gettempdir()) / "robotcell-spheres" / f"never-{self._sweep_key[:24]}.json"
+        )
+        if path.is_file():
+            try:
+                known = json.loads(path.read_text())
+                for g, h in pairs:
+                    _NEVER_CACHE.setdefault(
+                        (self._sweep_key, g, h), bool(known.get(f"{g},{h}", False))
+                    )
+            except (OSError, ValueError):
+                pass
+        for g, h in pairs:
+            a, b = chain(int(gframe[g])), chain(int(gframe[h]))
+            common = set(a) & set(b)
+            between = [f for f in a + b if f not in common]
+            cols = sorted({int(jcol[f]) for f in between})
+            if not cols or len(cols) > 2:
+                continue
+            key = (self._sweep_key, g, h)
+            if key in _NEVER_CACHE:
+                if _NEVER_CACHE[key]:
+                    never.add((g, h))
+                continue
+            step = SWEEP_STEP[len(cols) - 1]
+            axes = [
+                np.append(np.arange(lim.lower[c], lim.upper[c], step), lim.upper[c]) for c in cols
+            ]
+            grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(cols))
+            Q = np.tile(q0, (len(grid), 1))
+            Q[:, cols] = grid
+            W = kernel.sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
+            A = W[:, gstart[g] : gstart[g + 1]]
+            B = W[:, gstart[h] : gstart[h + 1]]
+            d_min = np.inf
+            for k in range(0, len(Q), 4096):
+                a_, b_ = A[k : k + 4096], B[k : k + 4096]
+                d = (
+                    np.linalg.norm(a_[:, :, None, :3] - b_[:, None, :, :3], axis=3)
+                    - a_[:, :, None, 3]
+                    - b_[:, None, :, 3]
+                )
+                d_min = min(d_min, float(d.min()))
+            P = kernel.link_poses(Q, self._fk_args)
+            margin = 0.0
+            centres = np.concatenate([A[..., :3], B[..., :3]], axis=1)
+            for c in cols:
+                frame = next(f for f in between if int(jcol[f]) == c)
+                lever = np.linalg.norm(centres - P[:, frame, None, :, 3], axis=2).max()
+                margin += step / 2 * lever
+            ok = bool(d_min > margin)
+            _NEVER_CACHE[key] = ok
+            if ok:
+                never.add((g, h))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({f"{g},{h}": (g, h) in never for g, h in pairs}))
+            tmp.replace(path)
+        except OSError as exc:
+            logger.warning("cannot write %s: %s", path, exc)
+        return never
 
     def _adjacent(self, group_link: list[int]) -> set[tuple[str, str]]:
         """Pairs of group names never checked against each other (see the module doc)."""
         links = self._links
-        has_geometry = {gl: name for name, gl in zip(self.groups, group_link, strict=True)
-                        if name in links.names}  # fmt: skip
+        has_geometry = {
+            gl: name
+            for name, gl in zip(self.groups, group_link, strict=True)
+            if name in links.names
+        }
         ignored: set[tuple[str, str]] = set()
         for name, gl in zip(self.groups, group_link, strict=True):
             if name not in links.names:
@@ -270,31 +462,55 @@ class CollisionModel:
         q0 = self.arm.configurations.get("home")
         if q0 is None:
             q0 = np.clip(np.zeros(self.arm.dof), self.arm.limits.lower, self.arm.limits.upper)
-        W = kernel.sphere_centres(np.asarray(q0, dtype=np.float64)[None], (*self._fk_args, *self._group_args[:3]))[0]
+        W = kernel.sphere_centres(
+            np.asarray(q0, dtype=np.float64)[None], (*self._fk_args, *self._group_args[:3])
+        )[0]
         gstart = self._group_args[1]
         for g in range(len(self.groups)):
             for h in range(g + 1, len(self.groups)):
                 A = W[gstart[g] : gstart[g + 1]]
                 B = W[gstart[h] : gstart[h + 1]]
-                d = np.linalg.norm(A[:, None, :3] - B[None, :, :3], axis=2) - A[:, None, 3] - B[None, :, 3]
+                d = (
+                    np.linalg.norm(A[:, None, :3] - B[None, :, :3], axis=2)
+                    - A[:, None, 3]
+                    - B[None, :, 3]
+                )
                 if np.any(d < 0):
                     ignored.add((self.groups[g], self.groups[h]))
         return ignored
 
     # ----------------------------------------------------------------- helpers
 
-    def _batch(self, q: npt.ArrayLike, field: str = "Q") -> NDArray[np.float64]:
-        try:
-            Q = np.asarray(q, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{field}: expected (N, {self.arm.dof}) numbers") from exc
-        if Q.ndim == 1:
-            Q = Q[None]
+    def _batch(
+        self, q: npt.ArrayLike, field: str = "Q", finite: bool = True
+    ) -> NDArray[np.float64]:
+        if type(q) is np.ndarray and q.dtype == np.float64 and q.ndim == 2 and q.flags.c_contiguous:
+            Q = q
+        else:
+            try:
+                Q = np.ascontiguousarray(q, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{field}: expected (N, {self.arm.dof}) numbers") from exc
+            if Q.ndim == 1:
+                Q = Q[None]
         if Q.ndim != 2 or Q.shape[1] != self.arm.dof:
-            raise InputError(f"{field}: expected shape (N, {self.arm.dof}) or ({self.arm.dof},), got {np.shape(q)}")
-        if not np.isfinite(Q).all():
+            raise InputError(
+                f"{field}: expected shape (N, {self.arm.dof}) or ({self.arm.dof},), "
+                f"got {np.shape(q)}"
+            )
+        if finite and not np.isfinite(Q).all():
             raise InputError(f"{field}: every value must be finite")
-        return np.ascontiguousarray(Q)
+        return Q
+
+    def _hits(self, Q: NDArray[np.float64], field: str) -> NDArray[np.int64]:
+        """Hit codes of checked (N, dof) configurations; InputError on a non-finite value."""
+        if len(Q) < PARALLEL_FROM:
+            codes = kernel.first_hits_packed(Q, self._packed)
+        else:
+            codes = kernel.first_hits(Q, self._args, True)
+        if len(codes) and codes.min() == -3:
+            raise InputError(f"{field}: every value must be finite")
+        return codes
 
     def _names(self, code: int) -> tuple[str, str]:
         M = len(self.scene.obstacles)
@@ -323,17 +539,21 @@ class CollisionModel:
         Raises:
             InputError: wrong shape or a non-finite value.
         """
-        Q = self._batch(Q)
-        return kernel.first_hits(Q, self._args, len(Q) >= PARALLEL_FROM) == -1  # type: ignore[no-any-return]
+        Q = self._batch(Q, finite=False)
+        return self._hits(Q, "Q") == -1
 
     def explain(self, q: npt.ArrayLike) -> str | None:
         """Why one configuration (dof,) is invalid, or ``None`` when it is valid."""
         Q = self._batch(q, "q")
-        code = int(kernel.first_hits(Q[:1], self._args, False)[0])
+        code = int(self._hits(Q[:1], "q")[0])
         if code == -1:
             return None
         if code == -2:
-            bad = [n for n, v, lo, hi in zip(self.arm.joint_names, Q[0], *self._limits, strict=True) if not lo <= v <= hi]
+            bad = [
+                n
+                for n, v, lo, hi in zip(self.arm.joint_names, Q[0], *self._limits, strict=True)
+                if not lo <= v <= hi
+            ]
             return f"outside the joint limits: {', '.join(bad)}"
         a, b = self._names(code)
         return f"collision: {a} - {b}"
@@ -374,13 +594,17 @@ class CollisionModel:
         a, b = self._names(int(code[0]))
         return Contact(float(d[0]), a, b)
 
-    def _steps(self, qa: NDArray[np.float64], qb: NDArray[np.float64], resolution: float) -> NDArray[np.int64]:
+    def _steps(
+        self, qa: NDArray[np.float64], qb: NDArray[np.float64], resolution: float
+    ) -> NDArray[np.int64]:
         if not (math.isfinite(resolution) and resolution > 0):
             raise InputError(f"resolution: expected a positive number [rad], got {resolution!r}")
         span = np.abs(qb - qa).max(axis=1)
         return (np.ceil(span / resolution).astype(np.int64) + 1).clip(min=2)
 
-    def check_motion(self, q_a: npt.ArrayLike, q_b: npt.ArrayLike, resolution: float = 0.01) -> bool:
+    def check_motion(
+        self, q_a: npt.ArrayLike, q_b: npt.ArrayLike, resolution: float = 0.01
+    ) -> bool:
         """Whether the straight joint-space segment from ``q_a`` to ``q_b`` is valid.
 
         Checks both ends and evenly spaced configurations no more than ``resolution``
@@ -389,16 +613,18 @@ class CollisionModel:
         qa = self._batch(q_a, "q_a")[0]
         qb = self._batch(q_b, "q_b")[0]
         n = int(self._steps(qa[None], qb[None], resolution)[0])
-        return kernel.first_hit_motion(qa, qb, n, self._args) == -1
+        return kernel.first_hit_motion_packed(qa, qb, n, self._packed) == -1
 
-    def check_motions(self, QA: npt.ArrayLike, QB: npt.ArrayLike, resolution: float = 0.01) -> NDArray[np.bool_]:
+    def check_motions(
+        self, QA: npt.ArrayLike, QB: npt.ArrayLike, resolution: float = 0.01
+    ) -> NDArray[np.bool_]:
         """:meth:`check_motion` for E segments ``QA[e] -> QB[e]`` (E, dof) at once: (E,) bool."""
         A = self._batch(QA, "QA")
         B = self._batch(QB, "QB")
         if A.shape != B.shape:
             raise InputError(f"QA, QB: expected equal shapes, got {A.shape} and {B.shape}")
         n = self._steps(A, B, resolution)
-        return kernel.first_hit_motions(A, B, n, self._args) == -1  # type: ignore[no-any-return]
+        return kernel.first_hit_motions(A, B, n, self._args) == -1
 
     def spheres(self, q: npt.ArrayLike) -> NDArray[np.float64]:
         """World spheres of the model for configurations (N, dof): (N, S, 4) ``x y z r`` [m]."""
@@ -417,9 +643,9 @@ class CollisionModel:
         out = {}
         for i, n in enumerate(self._links.names):
             T = np.zeros((len(Q), 4, 4))
-            T[:, :3] = P[:, i]
+            T[:, :3] = P[:, self._frame_of[i]]
             T[:, 3, 3] = 1.0
-            out[n] = T
+            out[n] = T @ self._T_fl[i]
         return out
 
     def with_scene(self, scene: Scene) -> CollisionModel:

@@ -14,7 +14,7 @@ The model is packed into plain arrays by :class:`planners.collision.CollisionMod
 * ``gmask`` (G, M) 1 where the group is checked against the obstacle; ``pairs`` (P, 2)
   groups checked against each other.
 
-A hit is encoded as an int: -1 free, -2 outside the joint limits, ``g * (M + G) + m``
+A hit is encoded as an int: -1 free, -2 outside the joint limits, -3 not finite, ``g * (M + G) + m``
 for group g against obstacle m, ``g * (M + G) + M + h`` for groups g and h.
 """
 
@@ -24,12 +24,22 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["first_hits", "first_hit_motion", "min_distances", "sphere_centres"]
+__all__ = [
+    "first_hit_motion",
+    "first_hit_motion_packed",
+    "first_hit_motions",
+    "first_hits",
+    "first_hits_packed",
+    "link_poses",
+    "min_distances",
+    "pack",
+    "sphere_centres",
+]
 
-_OPTS = {"cache": True, "fastmath": False, "nogil": True}
+_FAST = {"contract", "arcp", "nsz", "afn"}  # no "nnan"/"ninf": the kernel tests finiteness
 
 
-@nb.njit(inline="always", **_OPTS)
+@nb.njit(inline="always", cache=True, fastmath=_FAST, nogil=True)
 def _sd(kind: int, inv: NDArray, par: NDArray, x: float, y: float, z: float) -> float:
     """Signed distance [m] from a world point to obstacle (negative inside)."""
     px = inv[0, 0] * x + inv[0, 1] * y + inv[0, 2] * z + inv[0, 3]
@@ -55,8 +65,8 @@ def _sd(kind: int, inv: NDArray, par: NDArray, x: float, y: float, z: float) -> 
     return np.sqrt(px * px + py * py + dz * dz) - par[0]
 
 
-@nb.njit(**_OPTS)
-def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):
     """World poses of every link into T (L, 3, 4)."""
     L = jparent.shape[0]
     A = np.empty((3, 4))
@@ -67,11 +77,19 @@ def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):  # type: ignore[no-un
         for r in range(3):
             for c in range(4):
                 if p < 0:
-                    s = base[r, 0] * jorigin[i, 0, c] + base[r, 1] * jorigin[i, 1, c] + base[r, 2] * jorigin[i, 2, c]
+                    s = (
+                        base[r, 0] * jorigin[i, 0, c]
+                        + base[r, 1] * jorigin[i, 1, c]
+                        + base[r, 2] * jorigin[i, 2, c]
+                    )
                     if c == 3:
                         s += base[r, 3]
                 else:
-                    s = T[p, r, 0] * jorigin[i, 0, c] + T[p, r, 1] * jorigin[i, 1, c] + T[p, r, 2] * jorigin[i, 2, c]
+                    s = (
+                        T[p, r, 0] * jorigin[i, 0, c]
+                        + T[p, r, 1] * jorigin[i, 1, c]
+                        + T[p, r, 2] * jorigin[i, 2, c]
+                    )
                     if c == 3:
                         s += T[p, r, 3]
                 A[r, c] = s
@@ -107,16 +125,16 @@ def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):  # type: ignore[no-un
             T[i, r, 3] = A[r, 3]
 
 
-@nb.njit(inline="always", **_OPTS)
-def _place(T, link, s, out, k):  # type: ignore[no-untyped-def]
+@nb.njit(inline="always", cache=True, fastmath=_FAST, nogil=True)
+def _place(T, link, s, out, k):
     x, y, z = s[0], s[1], s[2]
     for r in range(3):
         out[k, r] = T[link, r, 0] * x + T[link, r, 1] * y + T[link, r, 2] * z + T[link, r, 3]
     out[k, 3] = s[3]
 
 
-@nb.njit(**_OPTS)
-def _ensure(g, T, glink, gstart, spheres, W, done):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _ensure(g, T, glink, gstart, spheres, W, done):
     if done[g]:
         return
     for k in range(gstart[g], gstart[g + 1]):
@@ -124,12 +142,37 @@ def _ensure(g, T, glink, gstart, spheres, W, done):  # type: ignore[no-untyped-d
     done[g] = True
 
 
-@nb.njit(**_OPTS)
-def _first_hit(q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres, gbound,  # type: ignore[no-untyped-def]
-               otype, oinv, oparam, gmask, pairs, pad, T, B, W, done):  # fmt: skip
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _first_hit(
+    q,
+    lower,
+    upper,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    pad,
+    T,
+    B,
+    W,
+    done,
+):
     dof = q.shape[0]
     for j in range(dof):
         if not (q[j] >= lower[j] and q[j] <= upper[j]):
+            if not np.isfinite(q[j]):
+                return -3
             return -2
     _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
     G = glink.shape[0]
@@ -159,6 +202,13 @@ def _first_hit(q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glin
         _ensure(g, T, glink, gstart, spheres, W, done)
         _ensure(h, T, glink, gstart, spheres, W, done)
         for a in range(gstart[g], gstart[g + 1]):
+            # Skip the spheres of g that miss h's bounding sphere.
+            dx = W[a, 0] - B[h, 0]
+            dy = W[a, 1] - B[h, 1]
+            dz = W[a, 2] - B[h, 2]
+            rr = W[a, 3] + B[h, 3]
+            if dx * dx + dy * dy + dz * dz >= rr * rr:
+                continue
             for b in range(gstart[h], gstart[h + 1]):
                 dx = W[a, 0] - W[b, 0]
                 dy = W[a, 1] - W[b, 1]
@@ -169,9 +219,29 @@ def _first_hit(q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glin
     return -1
 
 
-@nb.njit(parallel=True, **_OPTS)
-def _first_hits_parallel(Q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,  # type: ignore[no-untyped-def]
-                         gbound, otype, oinv, oparam, gmask, pairs, pad, chunk):  # fmt: skip
+@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+def _first_hits_parallel(
+    Q,
+    lower,
+    upper,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    pad,
+    chunk,
+):
     N = Q.shape[0]
     out = np.empty(N, dtype=np.int64)
     nchunks = (N + chunk - 1) // chunk
@@ -181,14 +251,56 @@ def _first_hits_parallel(Q, lower, upper, base, jparent, jtype, jcol, jorigin, j
         W = np.empty((spheres.shape[0], 4))
         done = np.zeros(glink.shape[0], dtype=np.bool_)
         for i in range(c * chunk, min(N, (c + 1) * chunk)):
-            out[i] = _first_hit(Q[i], lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart,
-                                spheres, gbound, otype, oinv, oparam, gmask, pairs, pad, T, B, W, done)  # fmt: skip
+            out[i] = _first_hit(
+                Q[i],
+                lower,
+                upper,
+                base,
+                jparent,
+                jtype,
+                jcol,
+                jorigin,
+                jaxis,
+                glink,
+                gstart,
+                spheres,
+                gbound,
+                otype,
+                oinv,
+                oparam,
+                gmask,
+                pairs,
+                pad,
+                T,
+                B,
+                W,
+                done,
+            )
     return out
 
 
-@nb.njit(**_OPTS)
-def _first_hits_serial(Q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,  # type: ignore[no-untyped-def]
-                       gbound, otype, oinv, oparam, gmask, pairs, pad):  # fmt: skip
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _first_hits_serial(
+    Q,
+    lower,
+    upper,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    pad,
+):
     N = Q.shape[0]
     out = np.empty(N, dtype=np.int64)
     T = np.empty((jparent.shape[0], 3, 4))
@@ -196,21 +308,65 @@ def _first_hits_serial(Q, lower, upper, base, jparent, jtype, jcol, jorigin, jax
     W = np.empty((spheres.shape[0], 4))
     done = np.zeros(glink.shape[0], dtype=np.bool_)
     for i in range(N):
-        out[i] = _first_hit(Q[i], lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart,
-                            spheres, gbound, otype, oinv, oparam, gmask, pairs, pad, T, B, W, done)  # fmt: skip
+        out[i] = _first_hit(
+            Q[i],
+            lower,
+            upper,
+            base,
+            jparent,
+            jtype,
+            jcol,
+            jorigin,
+            jaxis,
+            glink,
+            gstart,
+            spheres,
+            gbound,
+            otype,
+            oinv,
+            oparam,
+            gmask,
+            pairs,
+            pad,
+            T,
+            B,
+            W,
+            done,
+        )
     return out
 
 
 def first_hits(Q: NDArray[np.float64], args: tuple, parallel: bool) -> NDArray[np.int64]:
     """First hit code of each configuration (N, dof): (N,) ints (see the module doc)."""
     if parallel:
-        return _first_hits_parallel(Q, *args, 32)  # type: ignore[no-any-return]
-    return _first_hits_serial(Q, *args)  # type: ignore[no-any-return]
+        return _first_hits_parallel(Q, *args, 32)  # type: ignore[call-arg]
+    return _first_hits_serial(Q, *args)
 
 
-@nb.njit(**_OPTS)
-def _motion(qa, qb, n, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,  # type: ignore[no-untyped-def]
-            gbound, otype, oinv, oparam, gmask, pairs, pad):  # fmt: skip
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _motion(
+    qa,
+    qb,
+    n,
+    lower,
+    upper,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    pad,
+):
     """Index (0..n-1) of the first colliding of n evenly spaced configurations from qa to
     qb, checked coarse to fine (van der Corput order); -1 when all are free."""
     T = np.empty((jparent.shape[0], 3, 4))
@@ -243,8 +399,31 @@ def _motion(qa, qb, n, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis,
         t = i / (n - 1) if n > 1 else 1.0
         for d in range(qa.shape[0]):
             q[d] = qa[d] + t * (qb[d] - qa[d])
-        hit = _first_hit(q, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,
-                         gbound, otype, oinv, oparam, gmask, pairs, pad, T, B, W, done)  # fmt: skip
+        hit = _first_hit(
+            q,
+            lower,
+            upper,
+            base,
+            jparent,
+            jtype,
+            jcol,
+            jorigin,
+            jaxis,
+            glink,
+            gstart,
+            spheres,
+            gbound,
+            otype,
+            oinv,
+            oparam,
+            gmask,
+            pairs,
+            pad,
+            T,
+            B,
+            W,
+            done,
+        )
         if hit != -1:
             return i
     return -1
@@ -255,25 +434,89 @@ def first_hit_motion(qa: NDArray[np.float64], qb: NDArray[np.float64], n: int, a
     return int(_motion(qa, qb, n, *args))
 
 
-@nb.njit(parallel=True, **_OPTS)
-def _motions(QA, QB, NS, lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,  # type: ignore[no-untyped-def]
-             gbound, otype, oinv, oparam, gmask, pairs, pad):  # fmt: skip
+@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+def _motions(
+    QA,
+    QB,
+    NS,
+    lower,
+    upper,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    pad,
+):
     E = QA.shape[0]
     out = np.empty(E, dtype=np.int64)
     for e in nb.prange(E):
-        out[e] = _motion(QA[e], QB[e], NS[e], lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink,
-                         gstart, spheres, gbound, otype, oinv, oparam, gmask, pairs, pad)  # fmt: skip
+        out[e] = _motion(
+            QA[e],
+            QB[e],
+            NS[e],
+            lower,
+            upper,
+            base,
+            jparent,
+            jtype,
+            jcol,
+            jorigin,
+            jaxis,
+            glink,
+            gstart,
+            spheres,
+            gbound,
+            otype,
+            oinv,
+            oparam,
+            gmask,
+            pairs,
+            pad,
+        )
     return out
 
 
-def first_hit_motions(QA: NDArray[np.float64], QB: NDArray[np.float64], NS: NDArray[np.int64], args: tuple) -> NDArray[np.int64]:
+def first_hit_motions(
+    QA: NDArray[np.float64], QB: NDArray[np.float64], NS: NDArray[np.int64], args: tuple
+) -> NDArray[np.int64]:
     """:func:`first_hit_motion` for E segments at once: (E,) ints."""
-    return _motions(QA, QB, NS, *args)  # type: ignore[no-any-return]
+    return _motions(QA, QB, NS, *args)
 
 
-@nb.njit(**_OPTS)
-def _min_dist(q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres, gbound,  # type: ignore[no-untyped-def]
-              otype, oinv, oparam, gmask, pairs, T, B, W, done):  # fmt: skip
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _min_dist(
+    q,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+    T,
+    B,
+    W,
+    done,
+):
     """Smallest signed distance of the sphere model and its pair code."""
     _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
     G = glink.shape[0]
@@ -317,9 +560,25 @@ def _min_dist(q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, sphe
     return best, code
 
 
-@nb.njit(parallel=True, **_OPTS)
-def _min_dists(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres, gbound,  # type: ignore[no-untyped-def]
-               otype, oinv, oparam, gmask, pairs):  # fmt: skip
+@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+def _min_dists(
+    Q,
+    base,
+    jparent,
+    jtype,
+    jcol,
+    jorigin,
+    jaxis,
+    glink,
+    gstart,
+    spheres,
+    gbound,
+    otype,
+    oinv,
+    oparam,
+    gmask,
+    pairs,
+):
     N = Q.shape[0]
     dist = np.empty(N)
     codes = np.empty(N, dtype=np.int64)
@@ -328,21 +587,43 @@ def _min_dists(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, sph
         B = np.empty((glink.shape[0], 4))
         W = np.empty((spheres.shape[0], 4))
         done = np.zeros(glink.shape[0], dtype=np.bool_)
-        dist[i], codes[i] = _min_dist(Q[i], base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,
-                                      gbound, otype, oinv, oparam, gmask, pairs, T, B, W, done)  # fmt: skip
+        dist[i], codes[i] = _min_dist(
+            Q[i],
+            base,
+            jparent,
+            jtype,
+            jcol,
+            jorigin,
+            jaxis,
+            glink,
+            gstart,
+            spheres,
+            gbound,
+            otype,
+            oinv,
+            oparam,
+            gmask,
+            pairs,
+            T,
+            B,
+            W,
+            done,
+        )
     return dist, codes
 
 
-def min_distances(Q: NDArray[np.float64], args: tuple) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def min_distances(
+    Q: NDArray[np.float64], args: tuple
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Smallest signed distance (N,) [m] and its pair code (N,) per configuration.
 
     ``args`` are the model arrays without the limits and the padding.
     """
-    return _min_dists(Q, *args)  # type: ignore[no-any-return]
+    return _min_dists(Q, *args)
 
 
-@nb.njit(**_OPTS)
-def _centres(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _centres(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres):
     N = Q.shape[0]
     out = np.empty((N, spheres.shape[0], 4))
     T = np.empty((jparent.shape[0], 3, 4))
@@ -356,11 +637,11 @@ def _centres(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spher
 
 def sphere_centres(Q: NDArray[np.float64], args: tuple) -> NDArray[np.float64]:
     """World spheres (N, S, 4) ``x y z r`` for configurations (N, dof)."""
-    return _centres(Q, *args)  # type: ignore[no-any-return]
+    return _centres(Q, *args)
 
 
-@nb.njit(**_OPTS)
-def _link_poses(Q, base, jparent, jtype, jcol, jorigin, jaxis):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _link_poses(Q, base, jparent, jtype, jcol, jorigin, jaxis):
     N = Q.shape[0]
     out = np.empty((N, jparent.shape[0], 3, 4))
     for i in range(N):
@@ -370,4 +651,229 @@ def _link_poses(Q, base, jparent, jtype, jcol, jorigin, jaxis):  # type: ignore[
 
 def link_poses(Q: NDArray[np.float64], args: tuple) -> NDArray[np.float64]:
     """World poses (N, L, 3, 4) of the model's links (its own FK)."""
-    return _link_poses(Q, *args)  # type: ignore[no-any-return]
+    return _link_poses(Q, *args)
+
+
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _unpack(fbuf, ibuf):
+    """The model arrays as views of two flat buffers (see :func:`pack`)."""
+    dof, F, G, S, M, P = ibuf[0], ibuf[1], ibuf[2], ibuf[3], ibuf[4], ibuf[5]
+    o = 0
+    lower = fbuf[o : o + dof]
+    o += dof
+    upper = fbuf[o : o + dof]
+    o += dof
+    base = fbuf[o : o + 16].reshape(4, 4)
+    o += 16
+    jorigin = fbuf[o : o + F * 16].reshape(F, 4, 4)
+    o += F * 16
+    jaxis = fbuf[o : o + F * 3].reshape(F, 3)
+    o += F * 3
+    spheres = fbuf[o : o + S * 4].reshape(S, 4)
+    o += S * 4
+    gbound = fbuf[o : o + G * 4].reshape(G, 4)
+    o += G * 4
+    oinv = fbuf[o : o + M * 12].reshape(M, 3, 4)
+    o += M * 12
+    oparam = fbuf[o : o + M * 3].reshape(M, 3)
+    o += M * 3
+    pad = fbuf[o]
+    i = 6
+    jparent = ibuf[i : i + F]
+    i += F
+    jtype = ibuf[i : i + F]
+    i += F
+    jcol = ibuf[i : i + F]
+    i += F
+    glink = ibuf[i : i + G]
+    i += G
+    gstart = ibuf[i : i + G + 1]
+    i += G + 1
+    otype = ibuf[i : i + M]
+    i += M
+    gmask = ibuf[i : i + G * M].reshape(G, M)
+    i += G * M
+    pairs = ibuf[i : i + P * 2].reshape(P, 2)
+    return (
+        lower,
+        upper,
+        base,
+        jparent,
+        jtype,
+        jcol,
+        jorigin,
+        jaxis,
+        glink,
+        gstart,
+        spheres,
+        gbound,
+        otype,
+        oinv,
+        oparam,
+        gmask,
+        pairs,
+        pad,
+    )
+
+
+def pack(args: tuple) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The model arrays (the order of :func:`first_hits`'s ``args``) as two flat buffers.
+
+    Fewer arguments make a compiled call cheaper: the planner checks small batches often.
+    """
+    (
+        lower,
+        upper,
+        base,
+        jparent,
+        jtype,
+        jcol,
+        jorigin,
+        jaxis,
+        glink,
+        gstart,
+        spheres,
+        gbound,
+        otype,
+        oinv,
+        oparam,
+        gmask,
+        pairs,
+        pad,
+    ) = args
+    head = [len(lower), len(jparent), len(glink), len(spheres), len(otype), len(pairs)]
+    fbuf = np.concatenate(
+        [
+            np.ravel(a).astype(np.float64)
+            for a in (lower, upper, base, jorigin, jaxis, spheres, gbound, oinv, oparam, [pad])
+        ]
+    )
+    ibuf = np.concatenate(
+        [np.asarray(head, np.int64)]
+        + [
+            np.ravel(a).astype(np.int64)
+            for a in (jparent, jtype, jcol, glink, gstart, otype, gmask, pairs)
+        ]
+    )
+    return np.ascontiguousarray(fbuf), np.ascontiguousarray(ibuf)
+
+
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _first_hits_packed(Q, fbuf, ibuf):
+    (
+        lower,
+        upper,
+        base,
+        jparent,
+        jtype,
+        jcol,
+        jorigin,
+        jaxis,
+        glink,
+        gstart,
+        spheres,
+        gbound,
+        otype,
+        oinv,
+        oparam,
+        gmask,
+        pairs,
+        pad,
+    ) = _unpack(fbuf, ibuf)
+    N = Q.shape[0]
+    out = np.empty(N, dtype=np.int64)
+    T = np.empty((jparent.shape[0], 3, 4))
+    B = np.empty((glink.shape[0], 4))
+    W = np.empty((spheres.shape[0], 4))
+    done = np.zeros(glink.shape[0], dtype=np.bool_)
+    for i in range(N):
+        out[i] = _first_hit(
+            Q[i],
+            lower,
+            upper,
+            base,
+            jparent,
+            jtype,
+            jcol,
+            jorigin,
+            jaxis,
+            glink,
+            gstart,
+            spheres,
+            gbound,
+            otype,
+            oinv,
+            oparam,
+            gmask,
+            pairs,
+            pad,
+            T,
+            B,
+            W,
+            done,
+        )
+    return out
+
+
+def first_hits_packed(
+    Q: NDArray[np.float64], packed: tuple[NDArray[np.float64], NDArray[np.int64]]
+) -> NDArray[np.int64]:
+    """:func:`first_hits` on one core from packed buffers (cheaper call for small batches)."""
+    return _first_hits_packed(Q, packed[0], packed[1])
+
+
+@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+def _motion_packed(qa, qb, n, fbuf, ibuf):
+    (
+        lower,
+        upper,
+        base,
+        jparent,
+        jtype,
+        jcol,
+        jorigin,
+        jaxis,
+        glink,
+        gstart,
+        spheres,
+        gbound,
+        otype,
+        oinv,
+        oparam,
+        gmask,
+        pairs,
+        pad,
+    ) = _unpack(fbuf, ibuf)
+    return _motion(
+        qa,
+        qb,
+        n,
+        lower,
+        upper,
+        base,
+        jparent,
+        jtype,
+        jcol,
+        jorigin,
+        jaxis,
+        glink,
+        gstart,
+        spheres,
+        gbound,
+        otype,
+        oinv,
+        oparam,
+        gmask,
+        pairs,
+        pad,
+    )
+
+
+def first_hit_motion_packed(
+    qa: NDArray[np.float64],
+    qb: NDArray[np.float64],
+    n: int,
+    packed: tuple[NDArray[np.float64], NDArray[np.int64]],
+) -> int:
+    """:func:`first_hit_motion` from packed buffers."""
+    return int(_motion_packed(qa, qb, n, packed[0], packed[1]))

@@ -66,7 +66,7 @@ def _name(value: object, field_name: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Box:
     """A box centred on its pose.
 
@@ -81,10 +81,13 @@ class Box:
     pose: NDArray[np.float64]
     half_extents: NDArray[np.float64]
 
-    def __post_init__(self) -> None:
-        _name(self.name, "box.name")
-        object.__setattr__(self, "pose", _pose(self.pose, f"{self.name}.pose"))
-        h = np.asarray(self.half_extents, dtype=np.float64).reshape(-1)
+    def __init__(self, name: str, pose: object, half_extents: npt.ArrayLike) -> None:
+        object.__setattr__(self, "name", _name(name, "box.name"))
+        object.__setattr__(self, "pose", _pose(pose, f"{self.name}.pose"))
+        try:
+            h = np.asarray(half_extents, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{self.name}.half_extents: expected 3 numbers") from exc
         if h.shape != (3,):
             raise InputError(f"{self.name}.half_extents: expected 3 numbers, got shape {h.shape}")
         for i, v in enumerate(h):
@@ -92,7 +95,7 @@ class Box:
         object.__setattr__(self, "half_extents", frozen(h))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Sphere:
     """A sphere centred on its pose's origin; ``radius`` [m]."""
 
@@ -100,13 +103,13 @@ class Sphere:
     pose: NDArray[np.float64]
     radius: float
 
-    def __post_init__(self) -> None:
-        _name(self.name, "sphere.name")
-        object.__setattr__(self, "pose", _pose(self.pose, f"{self.name}.pose"))
-        object.__setattr__(self, "radius", _positive(self.radius, f"{self.name}.radius"))
+    def __init__(self, name: str, pose: object, radius: float) -> None:
+        object.__setattr__(self, "name", _name(name, "sphere.name"))
+        object.__setattr__(self, "pose", _pose(pose, f"{self.name}.pose"))
+        object.__setattr__(self, "radius", _positive(radius, f"{self.name}.radius"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Cylinder:
     """A solid cylinder along its local z axis, centred on its pose.
 
@@ -122,14 +125,14 @@ class Cylinder:
     radius: float
     length: float
 
-    def __post_init__(self) -> None:
-        _name(self.name, "cylinder.name")
-        object.__setattr__(self, "pose", _pose(self.pose, f"{self.name}.pose"))
-        object.__setattr__(self, "radius", _positive(self.radius, f"{self.name}.radius"))
-        object.__setattr__(self, "length", _positive(self.length, f"{self.name}.length"))
+    def __init__(self, name: str, pose: object, radius: float, length: float) -> None:
+        object.__setattr__(self, "name", _name(name, "cylinder.name"))
+        object.__setattr__(self, "pose", _pose(pose, f"{self.name}.pose"))
+        object.__setattr__(self, "radius", _positive(radius, f"{self.name}.radius"))
+        object.__setattr__(self, "length", _positive(length, f"{self.name}.length"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Capsule:
     """A capsule: the segment ``z in [-length/2, length/2]`` of the local z axis swept by a
     ball of ``radius`` [m] (total length ``length + 2 radius``), centred on its pose."""
@@ -139,11 +142,11 @@ class Capsule:
     radius: float
     length: float
 
-    def __post_init__(self) -> None:
-        _name(self.name, "capsule.name")
-        object.__setattr__(self, "pose", _pose(self.pose, f"{self.name}.pose"))
-        object.__setattr__(self, "radius", _positive(self.radius, f"{self.name}.radius"))
-        object.__setattr__(self, "length", _positive(self.length, f"{self.name}.length"))
+    def __init__(self, name: str, pose: object, radius: float, length: float) -> None:
+        object.__setattr__(self, "name", _name(name, "capsule.name"))
+        object.__setattr__(self, "pose", _pose(pose, f"{self.name}.pose"))
+        object.__setattr__(self, "radius", _positive(radius, f"{self.name}.radius"))
+        object.__setattr__(self, "length", _positive(length, f"{self.name}.length"))
 
 
 Obstacle = Union[Box, Sphere, Cylinder, Capsule]  # noqa: UP007 (a runtime alias)
@@ -249,7 +252,7 @@ def mesh_box(name: str, vertices: npt.ArrayLike, pose: object) -> Box:
     return Box(name, as_matrix4(pose, f"{name}.pose") @ T_box, half)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Attachment:
     """An object fixed to a link of the arm, e.g. a held part.
 
@@ -267,13 +270,18 @@ class Attachment:
     shapes: tuple[Obstacle, ...]
     touch_links: frozenset[str] = frozenset()
 
-    def __post_init__(self) -> None:
-        _name(self.name, "attachment.name")
-        _name(self.link, f"{self.name}.link")
-        object.__setattr__(
-            self, "T_link_object", _pose(self.T_link_object, f"{self.name}.T_link_object")
-        )
-        shapes = tuple(self.shapes)
+    def __init__(
+        self,
+        name: str,
+        link: str,
+        T_link_object: object,
+        shapes: Sequence[Obstacle],
+        touch_links: Iterable[str] = frozenset(),
+    ) -> None:
+        object.__setattr__(self, "name", _name(name, "attachment.name"))
+        object.__setattr__(self, "link", _name(link, f"{name}.link"))
+        object.__setattr__(self, "T_link_object", _pose(T_link_object, f"{name}.T_link_object"))
+        shapes = tuple(shapes)
         if not shapes:
             raise InputError(f"{self.name}.shapes: an attachment needs at least one shape")
         for i, s in enumerate(shapes):
@@ -282,7 +290,7 @@ class Attachment:
                     f"{self.name}.shapes[{i}]: expected a Box, Sphere, Cylinder or Capsule"
                 )
         object.__setattr__(self, "shapes", shapes)
-        object.__setattr__(self, "touch_links", frozenset(self.touch_links))
+        object.__setattr__(self, "touch_links", frozenset(touch_links))
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -314,7 +322,8 @@ class Scene:
         for i, o in enumerate(obstacles):
             if not isinstance(o, (Box, Sphere, Cylinder, Capsule)):
                 raise InputError(
-                    f"obstacles[{i}]: expected a Box, Sphere, Cylinder or Capsule, got {type(o).__name__}"
+                    f"obstacles[{i}]: expected a Box, Sphere, Cylinder or Capsule, "
+                    f"got {type(o).__name__}"
                 )
         for i, a in enumerate(attachments):
             if not isinstance(a, Attachment):

@@ -43,7 +43,9 @@ def obstacles_from_urdf(
         ModelError: the file is missing or malformed, or holds an unsupported geometry.
     """
     parsed = parse_urdf(path)
-    robot = parsed.getroot() if hasattr(parsed, "getroot") else parsed  # an Element or an ElementTree
+    robot = (
+        parsed.getroot() if hasattr(parsed, "getroot") else parsed
+    )  # an Element or an ElementTree
     name = prefix if prefix is not None else robot.get("name", Path(path).stem)
     T_world = np.eye(4) if pose is None else as_matrix4(pose, "pose")
     parent_of: dict[str, tuple[str, NDArray[np.float64]]] = {}
@@ -78,12 +80,21 @@ def obstacles_from_urdf(
                     size = np.array([float(v) for v in shape.get("size", "").split()])
                     out.append(Box(oname, T, size / 2))
                 elif shape.tag == "cylinder":
-                    out.append(Cylinder(oname, T, float(shape.get("radius", "nan")), float(shape.get("length", "nan"))))
+                    out.append(
+                        Cylinder(
+                            oname,
+                            T,
+                            float(shape.get("radius", "nan")),
+                            float(shape.get("length", "nan")),
+                        )
+                    )
                 elif shape.tag == "sphere":
                     out.append(Sphere(oname, T, float(shape.get("radius", "nan"))))
                 elif shape.tag == "mesh":
                     scale = np.array([float(v) for v in shape.get("scale", "1 1 1").split()])
-                    out.append(mesh_box(oname, read_obj(shape.get("filename", ""), scale).vertices, T))
+                    out.append(
+                        mesh_box(oname, read_obj(shape.get("filename", ""), scale).vertices, T)
+                    )
                 else:
                     raise ModelError(f"{where}: unsupported geometry <{shape.tag}>")
             except ValueError as exc:  # InputError is a ValueError too
@@ -91,6 +102,8 @@ def obstacles_from_urdf(
     return tuple(out)
 
 
-def scene_from_urdf(path: str | os.PathLike[str], pose: object = None, padding: float = 0.0) -> Scene:
+def scene_from_urdf(
+    path: str | os.PathLike[str], pose: object = None, padding: float = 0.0
+) -> Scene:
     """A scene holding the obstacles of one static URDF (see :func:`obstacles_from_urdf`)."""
     return Scene(obstacles_from_urdf(path, pose), padding=padding)

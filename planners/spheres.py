@@ -33,6 +33,7 @@ by the collision geometry and the parameters), so loading an arm does not refit 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -301,22 +302,6 @@ def _fibonacci(n: int) -> NDArray[np.float64]:
     return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=1)
 
 
-def _enclosing_ball(
-    P: NDArray[np.float64], c0: NDArray[np.float64] | None = None
-) -> tuple[NDArray[np.float64], float]:
-    """A small ball around points (P, 3): Badoiu-Clarkson on their hull, then the exact radius."""
-    if len(P) > 8:
-        try:
-            P = P[ConvexHull(P).vertices]
-        except Exception:  # flat or degenerate: use every point  # noqa: BLE001
-            pass
-    c = P.mean(axis=0) if c0 is None else c0
-    for i in range(1, 400):
-        far = P[np.argmax(np.einsum("pd,pd->p", P - c, P - c))]
-        c = c + (far - c) / (i + 1)
-    return c, float(np.sqrt(np.max(np.einsum("pd,pd->p", P - c, P - c)))) * (1 + 1e-9) + 1e-9
-
-
 def _volume_samples(geom: LinkGeometry, n: int = 4000, seed: int = 0) -> NDArray[np.float64]:
     """About ``n`` points uniformly inside the geometry's pieces: (P, 3)."""
     rng = np.random.default_rng(seed)
@@ -339,7 +324,10 @@ def _mesh(T: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64
 
 
 def _fit(
-    mesh: tuple[NDArray[np.float64], NDArray[np.int64]], V: NDArray[np.float64], depth: NDArray[np.float64], k: int
+    mesh: tuple[NDArray[np.float64], NDArray[np.int64]],
+    V: NDArray[np.float64],
+    depth: NDArray[np.float64],
+    k: int,
 ) -> NDArray[np.float64]:
     """k balls covering the triangles of ``mesh``, centred at volume samples V (P, 3).
 
@@ -361,7 +349,9 @@ def _fit(
     C = V[idx]
     for _ in range(10):
         label = np.argmin(cdist(V, C, "sqeuclidean"), axis=1)
-        C = np.array([V[label == j].mean(axis=0) if np.any(label == j) else C[j] for j in range(len(C))])
+        C = np.array(
+            [V[label == j].mean(axis=0) if np.any(label == j) else C[j] for j in range(len(C))]
+        )
     nearest = np.argmin(cdist(V, C, "sqeuclidean"), axis=0)
     C, D = V[nearest], depth[nearest]
     best: NDArray[np.float64] | None = None
@@ -381,10 +371,8 @@ def _fit(
             used[F[member].ravel()] = True
             P = U[used]
             if len(P) > 8:
-                try:
+                with contextlib.suppress(Exception):  # flat or degenerate: keep every point
                     P = P[ConvexHull(P).vertices]
-                except Exception:  # noqa: BLE001 (flat or degenerate: keep every point)
-                    pass
             i = int(np.argmin(cdist(V, P).max(axis=1) - depth))
             newC[j], newD[j] = V[i], depth[i]
         B = np.array(balls)
@@ -434,7 +422,9 @@ def _cover(
     depth, _ = tree.query(V)
     best: NDArray[np.float64] | None = None
     budget = max(1, max_spheres - len(exact))
-    for k in sorted({k for k in (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56) if k < budget} | {budget}):
+    for k in sorted(
+        {k for k in (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56) if k < budget} | {budget}
+    ):
         balls = np.concatenate([_fit(mesh, V, depth, k), exact])
         best = balls
         if _bulge(geom, balls, tree) <= tol:

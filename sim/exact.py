@@ -42,7 +42,9 @@ def _shape(client: BulletClient, o: Obstacle) -> int:
     if isinstance(o, Sphere):
         return int(client.createCollisionShape(pybullet.GEOM_SPHERE, radius=o.radius))
     if isinstance(o, Cylinder):
-        return int(client.createCollisionShape(pybullet.GEOM_CYLINDER, radius=o.radius, height=o.length))
+        return int(
+            client.createCollisionShape(pybullet.GEOM_CYLINDER, radius=o.radius, height=o.length)
+        )
     assert isinstance(o, Capsule)
     return int(client.createCollisionShape(pybullet.GEOM_CAPSULE, radius=o.radius, height=o.length))
 
@@ -57,7 +59,9 @@ class ExactChecker:
         model: The fast model whose self-collision pairs to use (built when omitted).
     """
 
-    def __init__(self, client: BulletClient, arm: Arm, scene: Scene, model: CollisionModel | None = None) -> None:
+    def __init__(
+        self, client: BulletClient, arm: Arm, scene: Scene, model: CollisionModel | None = None
+    ) -> None:
         self.client = client
         self.arm = arm
         self.scene = scene
@@ -67,8 +71,12 @@ class ExactChecker:
         self._obstacles: list[tuple[str, int]] = []
         for o in scene.obstacles:
             pos, quat = pose_pq(o.pose)
-            b = client.createMultiBody(baseMass=0, baseCollisionShapeIndex=_shape(client, o),
-                                       basePosition=pos, baseOrientation=quat)  # fmt: skip
+            b = client.createMultiBody(
+                baseMass=0,
+                baseCollisionShapeIndex=_shape(client, o),
+                basePosition=pos,
+                baseOrientation=quat,
+            )
             self._obstacles.append((o.name, int(b)))
         # Attachments: one body per shape, placed at link pose @ T_link_object @ shape pose.
         self._attachments: list[tuple[str, str, list[tuple[int, NDArray[np.float64]]]]] = []
@@ -80,9 +88,13 @@ class ExactChecker:
                 bodies.append((int(b), np.asarray(att.T_link_object) @ np.asarray(s.pose)))
             self._attachments.append((att.name, att.link, bodies))
         links_with_geometry = {name for name in model.groups}
-        self._links = [(n, self.body.link_index(n)) for n in model.groups if n in self.body.link_indices]
+        self._links = [
+            (n, self.body.link_index(n)) for n in model.groups if n in self.body.link_indices
+        ]
         att_names = {a.name for a in scene.attachments}
-        self._self_pairs = [(a, b) for a, b in model.self_pairs if a not in att_names and b not in att_names]
+        self._self_pairs = [
+            (a, b) for a, b in model.self_pairs if a not in att_names and b not in att_names
+        ]
         self._att_pairs = [(a, b) for a, b in model.self_pairs if a in att_names or b in att_names]
         self._geometry_links = links_with_geometry
         self._att_by_name = {name: bodies for name, _, bodies in self._attachments}
@@ -117,7 +129,10 @@ class ExactChecker:
             if a in att_links and b in att_links:
                 continue
             aname, lname = (a, b) if a in att_links else (b, a)
-            out.extend((aname, lname, ab, -1, arm, self.body.link_index(lname)) for ab, _ in self._att_by_name[aname])
+            out.extend(
+                (aname, lname, ab, -1, arm, self.body.link_index(lname))
+                for ab, _ in self._att_by_name[aname]
+            )
         return out
 
     def _closest(self, pair: tuple[str, str, int, int, int, int], max_distance: float) -> float:
@@ -133,7 +148,11 @@ class ExactChecker:
     # ------------------------------------------------------------------- API
 
     def contacts(self, q: npt.ArrayLike, max_distance: float = 0.0) -> list[tuple[str, str, float]]:
-        """Pairs closer than ``max_distance`` [m] at ``q`` (dof,): ``(a, b, distance)``, nearest first."""
+        """Pairs closer than ``max_distance`` [m] at ``q`` (dof,), nearest first.
+
+        Returns:
+            ``(a, b, distance)`` tuples.
+        """
         self._set(q)
         out = []
         for pair in self._pairs():
@@ -160,7 +179,9 @@ class ExactChecker:
         self._set(q)
         return min((self._closest(pair, max_distance) for pair in self._pairs()), default=math.inf)
 
-    def first_collision(self, path: npt.ArrayLike, resolution: float = 0.01) -> tuple[int, tuple[str, str]] | None:
+    def first_collision(
+        self, path: npt.ArrayLike, resolution: float = 0.01
+    ) -> tuple[int, tuple[str, str]] | None:
         """The first collision along a joint-space path, checked densely.
 
         Each segment ``path[i] -> path[i + 1]`` is sampled so that no joint moves more
@@ -185,7 +206,7 @@ class ExactChecker:
             pair = self.collision_pair(P[0])
             return None if pair is None else (0, pair)
         for i in range(len(P) - 1):
-            n = max(2, int(math.ceil(np.abs(P[i + 1] - P[i]).max() / resolution)) + 1)
+            n = max(2, math.ceil(np.abs(P[i + 1] - P[i]).max() / resolution) + 1)
             for t in np.linspace(0.0, 1.0, n)[(1 if i else 0) :]:
                 q = P[i] + t * (P[i + 1] - P[i])
                 if self.in_collision(q):

@@ -39,7 +39,9 @@ def test_own_kinematics_match_the_arm(arm: Arm, rng: np.random.Generator) -> Non
         np.testing.assert_allclose(mine[name], theirs[:, i], atol=1e-9)
 
 
-def test_no_false_free_against_the_exact_checker(arm: Arm, client: BulletClient, rng: np.random.Generator) -> None:
+def test_no_false_free_against_the_exact_checker(
+    arm: Arm, client: BulletClient, rng: np.random.Generator
+) -> None:
     scene = clutter()
     model = CollisionModel(arm, scene)
     exact = ExactChecker(client, arm, scene, model)
@@ -134,8 +136,13 @@ def test_attachment_collides_and_can_be_allowed(client: BulletClient) -> None:
 
     arm = load_arm("panda", "franka_hand")
     q = arm.configuration("home")
-    part = Attachment("part", arm.tcp_link, T(0, 0, 0.03), (Box("p", T(0, 0, 0), [0.02, 0.02, 0.02]),),
-                      touch_links=frozenset({"franka_hand_leftfinger", "franka_hand_rightfinger"}))  # fmt: skip
+    part = Attachment(
+        "part",
+        arm.tcp_link,
+        T(0, 0, 0.03),
+        (Box("p", T(0, 0, 0), [0.02, 0.02, 0.02]),),
+        touch_links=frozenset({"franka_hand_leftfinger", "franka_hand_rightfinger"}),
+    )
     where = arm.fk_batch(q)[0] @ T(0, 0, 0.03)
     scene = Scene((Sphere("bump", where, 0.01),), attachments=(part,))
     model = CollisionModel(arm, scene)
@@ -146,7 +153,9 @@ def test_attachment_collides_and_can_be_allowed(client: BulletClient) -> None:
     allowed = CollisionModel(arm, scene.with_allowed([("part", "bump")]))
     assert allowed.valid(q)[0]
     with pytest.raises(UnknownNameError):
-        CollisionModel(arm, Scene(attachments=(Attachment("x", "no_link", T(0, 0, 0), part.shapes),)))
+        CollisionModel(
+            arm, Scene(attachments=(Attachment("x", "no_link", T(0, 0, 0), part.shapes),))
+        )
 
 
 def test_check_motion(arm: Arm, client: BulletClient) -> None:

@@ -43,7 +43,9 @@ def test_with_methods_return_copies() -> None:
     s0 = Scene()
     s1 = s0.with_obstacle(Sphere("s", T(0, 0, 1), 0.1))
     s2 = s1.with_padding(0.003).with_allowed([("panda_link7", "s")])
-    att = Attachment("part", "panda_link8", T(0, 0, 0.1), (Box("p", T(0, 0, 0), [0.01, 0.01, 0.01]),))
+    att = Attachment(
+        "part", "panda_link8", T(0, 0, 0.1), (Box("p", T(0, 0, 0), [0.01, 0.01, 0.01]),)
+    )
     s3 = s2.with_attachment(att)
     assert s0.obstacles == () and len(s1.obstacles) == 1
     assert s2.padding == 0.003 and s2.is_allowed("s", "panda_link7")
@@ -57,26 +59,49 @@ def test_with_methods_return_copies() -> None:
 def test_from_dicts_reads_the_mbm_layout() -> None:
     scene = Scene.from_dicts(
         [
-            {"name": "t", "type": "box", "position": [1, 0, 0], "quat_xyzw": [0, 0, 0, 1], "half_extents": [1, 2, 3]},
-            {"name": "c", "type": "cylinder", "position": [0, 0, 0], "quat_xyzw": [0, 0, 0.7071068, 0.7071068],
-             "radius": 0.1, "length": 0.5},
+            {
+                "name": "t",
+                "type": "box",
+                "position": [1, 0, 0],
+                "quat_xyzw": [0, 0, 0, 1],
+                "half_extents": [1, 2, 3],
+            },
+            {
+                "name": "c",
+                "type": "cylinder",
+                "position": [0, 0, 0],
+                "quat_xyzw": [0, 0, 0.7071068, 0.7071068],
+                "radius": 0.1,
+                "length": 0.5,
+            },
             {"name": "s", "type": "sphere", "position": [0, 1, 0], "radius": 0.2},
         ],
         padding=0.002,
-    )  # fmt: skip
+    )
     assert [type(o).__name__ for o in scene.obstacles] == ["Box", "Cylinder", "Sphere"]
     np.testing.assert_allclose(scene.obstacles[1].pose[:3, 0], [0, 1, 0], atol=1e-6)
 
 
 def test_bad_obstacle_dicts_name_the_field() -> None:
-    with pytest.raises(InputError, match=r"obstacles\[0\]\.type: 'cone'.*box, capsule, cylinder, sphere"):
+    with pytest.raises(
+        InputError, match=r"obstacles\[0\]\.type: 'cone'.*box, capsule, cylinder, sphere"
+    ):
         Scene.from_dicts([{"name": "x", "type": "cone", "position": [0, 0, 0]}])
     with pytest.raises(InputError, match="radius: missing"):
         obstacle_from_dict({"name": "x", "type": "sphere", "position": [0, 0, 0]})
     with pytest.raises(InputError, match="position"):
-        obstacle_from_dict({"name": "x", "type": "sphere", "position": [0, float("nan"), 0], "radius": 1})
+        obstacle_from_dict(
+            {"name": "x", "type": "sphere", "position": [0, float("nan"), 0], "radius": 1}
+        )
     with pytest.raises(InputError, match="half_extents"):
-        obstacle_from_dict({"name": "x", "type": "box", "position": [0, 0, 0], "half_extents": [1, float("nan"), 1]})
+        obstacle_from_dict(
+            {
+                "name": "x",
+                "type": "box",
+                "position": [0, 0, 0],
+                "half_extents": [1, float("nan"), 1],
+            }
+        )
 
 
 @pytest.mark.parametrize(
@@ -105,8 +130,11 @@ def test_mesh_box_holds_the_mesh() -> None:
 
 
 def test_fixture_urdf_becomes_boxes() -> None:
-    obstacles = obstacles_from_urdf(model_dir("midframe_fixture") / "midframe_fixture.urdf", T(0.5, 0, 0))
+    obstacles = obstacles_from_urdf(
+        model_dir("midframe_fixture") / "midframe_fixture.urdf", T(0.5, 0, 0)
+    )
     assert len(obstacles) == 5 and all(isinstance(o, Box) for o in obstacles)
     plate = obstacles[0]
+    assert isinstance(plate, Box)
     np.testing.assert_allclose(plate.half_extents, [0.12, 0.07, 0.01])
     np.testing.assert_allclose(plate.pose[:3, 3], [0.5, 0, 0.01])

@@ -9,7 +9,14 @@ from planners import Arm
 from planners.collision import CollisionModel
 from planners.obj import read_obj
 from planners.scene import Box, Capsule, Cylinder, Sphere
-from planners.spheres import cover_quality, link_geometry, robot_spheres, shape_geometry, shape_spheres, surface_samples
+from planners.spheres import (
+    cover_quality,
+    link_geometry,
+    robot_spheres,
+    shape_geometry,
+    shape_spheres,
+    surface_samples,
+)
 from planners.urdf import model_dir
 
 
@@ -31,13 +38,16 @@ def test_every_link_surface_is_covered(arm: Arm) -> None:
         assert 1 <= len(cover.radii) <= 32
         samples = surface_samples(geom, 0.004)
         inside = _inside(samples, np.asarray(cover.centers), np.asarray(cover.radii))
-        assert inside.all(), f"{name}: {np.sum(~inside)} of {len(samples)} surface samples uncovered"
+        assert inside.all(), (
+            f"{name}: {np.sum(~inside)} of {len(samples)} surface samples uncovered"
+        )
 
 
 def test_over_coverage_is_bounded(arm: Arm) -> None:
     geoms = link_geometry(arm.urdf_text)
-    for cover in robot_spheres(arm.urdf_text, CollisionModel(arm)._tool_links()):
-        q = cover_quality(geoms[cover.link], cover, n=5000)
+    covers = robot_spheres(arm.urdf_text, CollisionModel(arm)._tool_links())
+    for cover in (*covers[::4], covers[-1]):  # a sample of links, the tool's last
+        q = cover_quality(geoms[cover.link], cover, n=3000)
         assert q["covered"] == 1.0
         assert 1.0 <= q["volume_ratio"] < 3.5, (cover.link, q)
         assert q["max_outward"] < 0.07, (cover.link, q)
