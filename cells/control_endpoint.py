@@ -55,6 +55,11 @@ NOT_AVAILABLE_COMMANDS = ("load_cell", "plan", "validate")
 """Commands that wait for cell files and the cell controller (a later issue)."""
 
 
+START_TOLERANCE = 0.01
+"""Largest distance [rad] of a trajectory's start from the arm's measured position (the
+arm's own check uses the same default)."""
+
+
 class ControlState(enum.StrEnum):
     """The controller's state (see the module docstring)."""
 
@@ -119,12 +124,13 @@ class ControlEndpoint:
         self._running = True
         while self._running and not (should_stop and should_stop()):
             run = self._run
+            fd = run.connection.fileno() if run is not None else -1
             if run is not None:
-                poller.register(run.connection, zmq.POLLIN)
+                poller.register(fd, zmq.POLLIN)
             events = dict(poller.poll(5))
             if run is not None:
-                poller.unregister(run.connection)
-                if run.connection in events or not run.process.is_alive():
+                poller.unregister(fd)
+                if fd in events or not run.process.is_alive():
                     self._follow_run()
             if self._sock in events:
                 self._drain()
@@ -213,7 +219,7 @@ class ControlEndpoint:
         names = tuple(str(n) for n in status.data.get("joint_names", ()))
         rows = rows_from_file(path, rate, names)
         gap = float(np.max(np.abs(rows[0] - np.asarray(status.data["q"], dtype=np.float64))))
-        if gap > 1e-3:
+        if gap > START_TOLERANCE:
             raise _BadRequest(
                 Code.START_MISMATCH, f"trajectory starts {gap:.4g} rad from where the arm stands"
             )

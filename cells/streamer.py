@@ -316,8 +316,10 @@ class Streamer:
         fds = [control.fileno()] if control is not None else []
         n = rows.shape[0]
         s = 0.0  # path position in rows
-        sigma, sigma_from, sigma_to, ramp_k0 = 1.0, 1.0, 1.0, 0
+        sigma, sigma_from, sigma_to = 1.0, 1.0, 1.0
         ramp_n = max(1, round(cfg.ramp_s * cfg.rate_hz))
+        ramp_k0 = -ramp_n
+        pending: float | None = None  # the speed asked for next (0 pause/stop, 1 resume)
         ending = ""  # "", "stop", "abort"
         k = 0
         self._last_state_ns = clock_ns()
@@ -333,10 +335,10 @@ class Streamer:
                     except (EOFError, OSError):  # the controller is gone: abort
                         cmd, control, fds = "abort", None, []
                     if cmd in ("pause", "stop") and not ending:
-                        sigma_from, sigma_to, ramp_k0 = sigma, 0.0, k
+                        pending = 0.0
                         ending = "stop" if cmd == "stop" else ""
                     elif cmd == "resume" and not ending:
-                        sigma_from, sigma_to, ramp_k0 = sigma, 1.0, k
+                        pending = 1.0
                     elif cmd == "abort":
                         ending = "abort"
                 st = self.last_state
@@ -354,6 +356,10 @@ class Streamer:
                 self._send(encode_abort(Abort(session, now + offset)))
                 self._wait_mode(("STOPPING", "FAULT", "ESTOP"), 1.0)
                 return result(Code.ABORTED, "aborted on request", k)
+            if pending is not None and k - ramp_k0 >= ramp_n:
+                # a new ramp starts only when the last one is done: the speed's derivative
+                # stays continuous (a ramp reversed half way would be a jerk spike)
+                sigma_from, sigma_to, ramp_k0, pending = sigma, pending, k, None
             sigma = sigma_from + (sigma_to - sigma_from) * _smootherstep((k - ramp_k0) / ramp_n)
             if k > 0:
                 s = min(s + sigma, n - 1.0)

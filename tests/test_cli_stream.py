@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from cells.cli import app
+from cells.cli import app, main
 
 
 def test_keys_command_writes_keys(tmp_path: Path) -> None:
@@ -20,14 +20,18 @@ def test_keys_command_writes_keys(tmp_path: Path) -> None:
     assert (tmp_path / "k" / "allowed" / "client.key").is_file()
 
 
-def test_serve_refuses_without_keys_and_plaintext_off_loopback(tmp_path: Path) -> None:
+def test_serve_refuses_without_keys_and_plaintext_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for args in (
         ["serve", "--bind", "ipc:///tmp/rc-cli-test"],
         ["serve", "--bind", "tcp://0.0.0.0:5999", "--insecure-plaintext"],
+        ["serve-arm", "--robot", "ur5e", "--bind", "ipc:///tmp/rc-cli-arm"],
     ):
-        out = subprocess.run(
-            [sys.executable, "-m", "cells", *args], capture_output=True, text=True, timeout=60
-        )
-        assert out.returncode == 2, out.stderr
-        assert out.stderr.strip().splitlines()[-1].startswith("error:")
-        assert "Traceback" not in out.stderr
+        monkeypatch.setattr(sys, "argv", ["cellctl", *args])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines()[-1].startswith("error:"), err
+        assert "Traceback" not in err

@@ -150,7 +150,9 @@ def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_pa
             r = _wait_state(client, ("FAULT", "IDLE"), 5.0)
             assert r.data["state"] == "FAULT" and r.data["reason"] == "ARM_LOST", r.data
             report_ms = (r.data["reported_ns"] - t_kill) / 1e6
-            assert 0 < report_ms <= 100, report_ms
+            detect_ms = (r.data["last_result"]["detected_ns"] - t_kill) / 1e6
+            print(f"arm killed: streamer detected after {detect_ms:.1f} ms, controller reported after {report_ms:.1f} ms")  # noqa: E501
+            assert 0 < report_ms <= 100, (detect_ms, report_ms)
 
 
 def _wait_state(client: CommandClient, states: tuple[str, ...], timeout_s: float) -> Reply:
