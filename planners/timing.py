@@ -78,6 +78,7 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 _EXACT_GUARD = 1e-9  # share of the velocity and acceleration limits held back from ruckig
+_JERK_GUARD = 1e-6  # share of the jerk limit held back from ruckig (quintic rounding ~1e-8)
 
 
 class TimingMethod(Enum):
@@ -241,8 +242,9 @@ def time_parameterize(
             then follow the polyline exactly).
         margin: Fraction of every velocity, acceleration and jerk limit held back for
             numerical safety by the blended candidate; the stop-and-go candidate is
-            exact (closed form) and holds it back of the jerk limit only.
-            Every result is checked against the full limits.
+            exact (closed form) and holds back only 1e-9 (1e-6 of jerk) unless its
+            check fails, and ``margin`` of the TCP speed cap. Every result is
+            checked against the full limits.
         max_attempts: Build-and-check passes (per candidate) before giving up.
         method: Which candidate(s) to build; ``AUTO`` returns the shorter, and
             ``stats.method`` says which one that was.
@@ -349,12 +351,15 @@ def _stop_and_go(
 ) -> tuple[Trajectory, dict[str, float]]:
     """The stop-and-go candidate (ruckig on each line), checked like the blended one.
 
-    ruckig's profile is exact, so velocity and acceleration use the full limits (less
-    ``_EXACT_GUARD``); ``margin`` is held back of the jerk limit, where the quintic's
-    rounding over short phases shows. A check that finds an excess lowers that limit.
+    ruckig's profile is exact (closed form), so it gets the full limits less a guard
+    against rounding: ``_EXACT_GUARD`` of velocity and acceleration, ``_JERK_GUARD`` of
+    jerk (the quintic over a short phase turns the rounding of its end positions into
+    jerk errors of ~1e-8 relative). The TCP cap, whose gain along each line is sampled,
+    keeps ``margin``. A check that finds an excess lowers that limit by ``margin`` or
+    more and tries again.
     """
     v_scale = a_scale = 1.0 - _EXACT_GUARD
-    j_scale = 1.0 - margin
+    j_scale = 1.0 - _JERK_GUARD
     gains = None
     if tcp_speed is not None and arm is not None:
         gains = np.array([line_tcp_gain(arm, run[0], run[-1]) for run in lines])

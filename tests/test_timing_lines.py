@@ -124,3 +124,16 @@ def test_a_boundary_speed_that_would_leave_the_line_is_infeasible() -> None:
                             method=TimingMethod.STOP_AND_GO)  # fmt: skip
     assert res.status is TimingStatus.INFEASIBLE
     assert res.reason is not None and "line" in res.reason
+
+
+def test_holds_back_almost_nothing_from_ruckigs_optimum(arm: Arm, rng: np.random.Generator) -> None:
+    lim = arm.limits
+    for W in _paths(arm, rng, 3):
+        res = time_parameterize(W, lim, method=TimingMethod.STOP_AND_GO)
+        assert res.trajectory is not None, res.reason
+        optimum = 0.0
+        for run in split_at_corners(W):
+            exact = stop_and_go([run], lim).trajectory  # full limits, no guard
+            assert exact is not None
+            optimum += exact.duration
+        assert optimum <= res.trajectory.duration <= optimum * (1 + 1e-6)
