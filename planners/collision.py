@@ -612,7 +612,9 @@ class CollisionModel:
         """
         qa = self._batch(q_a, "q_a")[0]
         qb = self._batch(q_b, "q_b")[0]
-        n = int(self._steps(qa[None], qb[None], resolution)[0])
+        if not (math.isfinite(resolution) and resolution > 0):
+            raise InputError(f"resolution: expected a positive number [rad], got {resolution!r}")
+        n = max(2, math.ceil(float(np.max(np.abs(qb - qa))) / resolution) + 1)
         return kernel.first_hit_motion_packed(qa, qb, n, self._packed) == -1
 
     def check_motions(

@@ -67,32 +67,25 @@ def _sd(kind: int, inv: NDArray, par: NDArray, x: float, y: float, z: float) -> 
 
 @nb.njit(cache=True, fastmath=_FAST, nogil=True)
 def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):
-    """World poses of every link into T (L, 3, 4)."""
+    """World poses of every frame into T (L, 3, 4); the root's parent is ``base``."""
     L = jparent.shape[0]
     A = np.empty((3, 4))
-    M = np.empty((3, 4))
+    M = np.empty((3, 3))
     for i in range(L):
         p = jparent[i]
         # A = parent pose @ origin
-        for r in range(3):
-            for c in range(4):
-                if p < 0:
-                    s = (
-                        base[r, 0] * jorigin[i, 0, c]
-                        + base[r, 1] * jorigin[i, 1, c]
-                        + base[r, 2] * jorigin[i, 2, c]
-                    )
-                    if c == 3:
-                        s += base[r, 3]
-                else:
-                    s = (
-                        T[p, r, 0] * jorigin[i, 0, c]
-                        + T[p, r, 1] * jorigin[i, 1, c]
-                        + T[p, r, 2] * jorigin[i, 2, c]
-                    )
-                    if c == 3:
-                        s += T[p, r, 3]
-                A[r, c] = s
+        if p < 0:
+            for r in range(3):
+                b0, b1, b2 = base[r, 0], base[r, 1], base[r, 2]
+                for c in range(4):
+                    A[r, c] = b0 * jorigin[i, 0, c] + b1 * jorigin[i, 1, c] + b2 * jorigin[i, 2, c]
+                A[r, 3] += base[r, 3]
+        else:
+            for r in range(3):
+                b0, b1, b2 = T[p, r, 0], T[p, r, 1], T[p, r, 2]
+                for c in range(4):
+                    A[r, c] = b0 * jorigin[i, 0, c] + b1 * jorigin[i, 1, c] + b2 * jorigin[i, 2, c]
+                A[r, 3] += T[p, r, 3]
         t = jtype[i]
         if t == 0:
             for r in range(3):
@@ -109,6 +102,17 @@ def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):
             continue
         cs = np.cos(v)
         sn = np.sin(v)
+        if ax == 0.0 and ay == 0.0 and abs(az) == 1.0:
+            # About +-z: only the first two columns turn.
+            sn = sn * az
+            for r in range(3):
+                a0 = A[r, 0]
+                a1 = A[r, 1]
+                T[i, r, 0] = cs * a0 + sn * a1
+                T[i, r, 1] = cs * a1 - sn * a0
+                T[i, r, 2] = A[r, 2]
+                T[i, r, 3] = A[r, 3]
+            continue
         C = 1.0 - cs
         M[0, 0] = cs + ax * ax * C
         M[0, 1] = ax * ay * C - az * sn

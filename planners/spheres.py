@@ -8,24 +8,30 @@ mesh) becomes convex pieces in the link frame:
 * a mesh: the convex hull of its vertices (what PyBullet's collision uses too);
 * a sphere: itself, kept as an exact sphere; a capsule: its prism plus two end spheres.
 
-The surface of the pieces is cut into triangles no longer than ``max_edge`` and the
-triangles are clustered (k-means on their centroids, farthest-point start); each cluster
-gets the smallest ball around all its triangles' vertices. A ball that holds a
-triangle's three vertices holds the whole triangle, so **every point of every piece's
-surface lies inside some sphere**: the cover is conservative by construction, not only
-at sample points. The number of spheres per link grows from 1 until the cover bulges
-at most ``tol`` beyond the geometry, or reaches ``max_spheres``.
+The surface of the pieces is cut into triangles no longer than ``max_edge``. Sphere
+centres are picked among points sampled inside the pieces (farthest-point start, k-means,
+then each centre moved to the sample that minimises ``radius - depth``, its bulge); each
+triangle goes to the centre that holds it with the least bulge, and each radius reaches
+the farthest vertex of its triangles. A ball that holds a triangle's three vertices holds
+the whole triangle, so **every point of every piece's surface lies inside some sphere**:
+the cover is conservative by construction, not only at sample points. The number of
+spheres per link grows (1, 2, 3, 4, 6, 8, ...) until the cover bulges at most ``tol``
+beyond the geometry, or reaches ``max_spheres``.
 
-Over-coverage measured on the shipped models (``max_edge`` 1 cm, ``tol`` 8 mm, at most
-12 spheres per link; bulge = distance from the boundary of the union of spheres to the
-nearest geometry surface sample, the largest over the link; volume = union of spheres
-over the geometry's volume, Monte Carlo):
+Over-coverage measured on the shipped models (arm links: ``max_edge`` 6 mm, ``tol``
+12 mm, at most 10 spheres; tool and finger links, the ``fine`` ones: 3 mm, 2 mm, at most
+32). "Bulge" is the largest distance from the boundary of the union of spheres to the
+geometry's surface; "volume" is the union's volume over the geometry's (Monte Carlo):
 
-* Panda + Franka Hand: 81 spheres; bulge 2-13 mm per link (median 8 mm), volume ratio
-  1.5-3.4 (links 1-7: 1.6-2.4; the flat hand 2.6; the thin fingers 3.4).
-* UR5e + screwdriver: 54 spheres; bulge 3-9 mm, volume ratio 1.3-2.1.
+* Panda + Franka Hand, 172 spheres: links 0-7 bulge 19-40 mm (median 25 mm), volume
+  1.6-2.1; hand body 31 spheres, 14.5 mm, 1.6; fingers 31-32 spheres each, 4.7-6.2 mm,
+  1.7-1.8.
+* UR5e + screwdriver, 130 spheres: links bulge 15-62 mm (the flat base and the long
+  multi-cylinder upper arm and forearm are the worst), volume 1.9-2.9; screwdriver body
+  31 spheres, 11 mm, 1.7; bit 30 spheres, 2.4 mm, 2.0.
 
-(Recomputed by :func:`cover_quality`; see ``tests/test_spheres.py``.)
+The bulge is largest at a link's flat ends and sharp edges, where a sphere must reach
+the corner. Recompute with :func:`cover_quality`.
 
 Covers are cached in memory and on disk (``<tmp>/robotcell-spheres/<hash>.json``, keyed
 by the collision geometry and the parameters), so loading an arm does not refit them.
