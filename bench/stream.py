@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cells.arm_endpoint import serve_arm
-from cells.motion import back_and_forth
 from cells.command_client import CommandClient
+from cells.motion import back_and_forth
 from cells.protocol import Code
 from cells.security import create_keys
 from cells.streamer import StreamConfig, StreamerProcess

@@ -143,7 +143,7 @@ class ArmCore:
         return Code.OK
 
     def reset(self) -> Code:
-        """Reset a fault: FAULT -> DISARMED (also DISARMED/ARMED -> DISARMED). ``BAD_STATE`` else."""
+        """Reset: FAULT, ARMED or DISARMED -> DISARMED; ``BAD_STATE`` in any other mode."""
         if self.mode in (Mode.ACTIVE, Mode.STOPPING, Mode.ESTOP):
             return Code.BAD_STATE
         self.mode = Mode.DISARMED
@@ -333,7 +333,7 @@ class ArmCore:
         while len(buf) >= 3 and buf[2][0] <= now_ns:
             buf.popleft()
         i = 1 if len(buf) >= 2 and buf[1][0] <= now_ns else 0
-        ti, qi, final_i = buf[i]
+        _ti, qi, final_i = buf[i]
         if i + 1 >= len(buf) or now_ns < buf[0][0]:
             if final_i:
                 return qi.copy(), np.zeros_like(qi), True

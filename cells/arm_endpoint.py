@@ -13,6 +13,7 @@ and handles messages as they arrive in between.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import Callable
@@ -221,10 +222,8 @@ class ArmEndpoint:
 
     @staticmethod
     def _send(socket: zmq.Socket, frames: list[bytes]) -> None:
-        try:
+        with contextlib.suppress(zmq.Again, zmq.ZMQError):  # a lost peer never blocks the arm
             socket.send_multipart(frames, zmq.NOBLOCK)
-        except (zmq.Again, zmq.ZMQError):
-            pass  # a vanished or slow peer never blocks the arm
 
     def _on_command(self, frames: list[bytes]) -> None:
         envelope, body = frames[:-1], frames[-1:]
@@ -256,9 +255,7 @@ class ArmEndpoint:
         }
         action = actions.get(req.cmd)
         if action is None:
-            return Reply(
-                req.id, Code.UNKNOWN_COMMAND, f"valid: {', '.join(sorted(actions))}"
-            )
+            return Reply(req.id, Code.UNKNOWN_COMMAND, f"valid: {', '.join(sorted(actions))}")
         code = action()
         data: dict[str, object] = core.status()
         if req.cmd == "stats":

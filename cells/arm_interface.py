@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
-
-import numpy as np
 
 from planners.limits import JointLimits
 

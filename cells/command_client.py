@@ -6,6 +6,7 @@ timeout on every call so a vanished server never blocks the caller.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -55,12 +56,10 @@ class CommandClient:
     ) -> Reply | None:
         """Send ``cmd`` with ``args``; the reply, or ``None`` after ``timeout_s`` [s]."""
         self._id += 1
-        try:
+        with contextlib.suppress(zmq.Again):  # queued nowhere: the wait below times out
             self._sock.send_multipart(
                 [b"", encode_request(Request(self._id, cmd, dict(args or {})))], zmq.NOBLOCK
             )
-        except zmq.Again:
-            pass  # queued nowhere: the wait below times out
         end = time.monotonic() + timeout_s
         while True:
             left = end - time.monotonic()

@@ -19,6 +19,7 @@ Controller states::
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from cells.security import ServerSecurity
 from cells.streamer import StreamConfig, StreamerProcess
 from planners.errors import RobotCellError
 
-__all__ = ["ControlEndpoint", "ControlState", "NOT_AVAILABLE_COMMANDS"]
+__all__ = ["NOT_AVAILABLE_COMMANDS", "ControlEndpoint", "ControlState"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -69,7 +70,7 @@ class ControlState(enum.StrEnum):
     FAULT = "FAULT"
 
 
-class _BadRequest(Exception):
+class _BadRequestError(Exception):
     def __init__(self, code: Code, detail: str) -> None:
         super().__init__(detail)
         self.code = code
@@ -146,10 +147,8 @@ class ControlEndpoint:
             if len(envelope) not in (1, 2) or (len(envelope) == 2 and envelope[1] != b""):
                 continue
             reply = self.handle_frames(body)
-            try:
+            with contextlib.suppress(zmq.ZMQError):
                 self._sock.send_multipart([*envelope, encode_reply(reply)], zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
 
     def handle_frames(self, frames: list[bytes]) -> Reply:
         """Decode and run one request; always a reply, never an exception."""
@@ -158,7 +157,7 @@ class ControlEndpoint:
             return Reply(0, req.code, req.detail)
         try:
             return self.handle(req)
-        except _BadRequest as exc:
+        except _BadRequestError as exc:
             return Reply(req.id, exc.code, exc.detail, self._status())
         except RobotCellError as exc:
             return Reply(req.id, Code.BAD_ARGUMENT, str(exc), self._status())
@@ -195,15 +194,15 @@ class ControlEndpoint:
     # ------------------------------------------------------------------ commands
     def _cmd_run(self, args: dict[str, Any]) -> None:
         if self.state is not ControlState.IDLE:
-            raise _BadRequest(Code.BAD_STATE, f"run needs state IDLE, not {self.state}")
+            raise _BadRequestError(Code.BAD_STATE, f"run needs state IDLE, not {self.state}")
         path = _arg(args, "trajectory", str)
         arm_ep = _arg(args, "arm", str)
         cmd_ep = _arg(args, "arm_command", str, command_endpoint_for(arm_ep))
         rate = float(_arg(args, "rate_hz", (int, float), 1000.0))
         if not (np.isfinite(rate) and 0 < rate <= 10_000):
-            raise _BadRequest(Code.BAD_ARGUMENT, "rate_hz: expected a number in (0, 10000]")
+            raise _BadRequestError(Code.BAD_ARGUMENT, "rate_hz: expected a number in (0, 10000]")
         if not Path(path).is_file():
-            raise _BadRequest(Code.BAD_ARGUMENT, f"trajectory: {path!r} is not a file")
+            raise _BadRequestError(Code.BAD_ARGUMENT, f"trajectory: {path!r} is not a file")
         if self._arm is None or self._arm_endpoint != cmd_ep:
             if self._arm is not None:
                 self._arm.close()
@@ -211,16 +210,16 @@ class ControlEndpoint:
             self._arm_endpoint = cmd_ep
         status = self._arm.call("arm", timeout_s=1.0)
         if status is None:
-            raise _BadRequest(Code.ARM_UNREACHABLE, f"no reply from the arm at {cmd_ep}")
+            raise _BadRequestError(Code.ARM_UNREACHABLE, f"no reply from the arm at {cmd_ep}")
         if not status.ok:
-            raise _BadRequest(
+            raise _BadRequestError(
                 Code.BAD_STATE, f"arm is {status.data.get('mode')}: reset it first"
             )
         names = tuple(str(n) for n in status.data.get("joint_names", ()))
         rows = rows_from_file(path, rate, names)
         gap = float(np.max(np.abs(rows[0] - np.asarray(status.data["q"], dtype=np.float64))))
         if gap > START_TOLERANCE:
-            raise _BadRequest(
+            raise _BadRequestError(
                 Code.START_MISMATCH, f"trajectory starts {gap:.4g} rad from where the arm stands"
             )
         config = StreamConfig(
@@ -237,7 +236,9 @@ class ControlEndpoint:
 
     def _forward(self, command: str, allowed: tuple[ControlState, ...]) -> None:
         if self.state not in allowed or self._run is None:
-            raise _BadRequest(Code.BAD_STATE, f"{command} is not possible in state {self.state}")
+            raise _BadRequestError(
+                Code.BAD_STATE, f"{command} is not possible in state {self.state}"
+            )
         self._run.send(command)
         if command == "pause":
             self.state = ControlState.PAUSED
@@ -246,13 +247,15 @@ class ControlEndpoint:
 
     def _cmd_reset(self, args: dict[str, Any]) -> None:
         if self.state in (ControlState.RUNNING, ControlState.PAUSED):
-            raise _BadRequest(Code.BAD_STATE, "reset needs a finished run: stop or abort first")
+            raise _BadRequestError(
+                Code.BAD_STATE, "reset needs a finished run: stop or abort first"
+            )
         if self._arm is not None:
             reply = self._arm.call("reset", timeout_s=1.0)
             if reply is None:
-                raise _BadRequest(Code.ARM_UNREACHABLE, f"no reply from {self._arm_endpoint}")
+                raise _BadRequestError(Code.ARM_UNREACHABLE, f"no reply from {self._arm_endpoint}")
             if not reply.ok:
-                raise _BadRequest(reply.code, reply.detail)
+                raise _BadRequestError(reply.code, reply.detail)
         self.state, self.reason, self.detail = ControlState.IDLE, Code.OK, ""
 
     def _cmd_shutdown(self, args: dict[str, Any]) -> None:
@@ -333,9 +336,9 @@ class ControlEndpoint:
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if name not in args:
         if default is ...:
-            raise _BadRequest(Code.BAD_ARGUMENT, f"args.{name}: missing")
+            raise _BadRequestError(Code.BAD_ARGUMENT, f"args.{name}: missing")
         return default
     value = args[name]
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise _BadRequest(Code.BAD_ARGUMENT, f"args.{name}: wrong type {type(value).__name__}")
+        raise _BadRequestError(Code.BAD_ARGUMENT, f"args.{name}: wrong type {type(value).__name__}")
     return value

@@ -47,10 +47,10 @@ def wait_until(
     Returns:
         ``True`` when something became readable before the deadline.
     """
-    watch = [s.getsockopt(zmq.FD) for s in sockets] + list(fds)
+    watch: list[int] = [int(s.getsockopt(zmq.FD)) for s in sockets] + [int(f) for f in fds]
     while True:
         for s in sockets:
-            if s.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if int(s.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 return True
         remaining = deadline_ns - clock_ns()
         if remaining <= 0:

@@ -33,9 +33,9 @@ __all__ = [
     "Code",
     "Counters",
     "Hello",
+    "Rejection",
     "Reply",
     "Request",
-    "Rejection",
     "Setpoint",
     "State",
     "Welcome",
@@ -352,7 +352,7 @@ def encode_reply(msg: Reply) -> bytes:
 # ---------------------------------------------------------------------- decoding
 def _unpack(frame: bytes, limit: int, max_array: int) -> Any:
     if len(frame) > limit:
-        raise _Reject(Code.TOO_LARGE, f"{len(frame)} bytes, limit {limit}")
+        raise _RejectError(Code.TOO_LARGE, f"{len(frame)} bytes, limit {limit}")
     try:
         return msgpack.unpackb(
             frame,
@@ -366,10 +366,10 @@ def _unpack(frame: bytes, limit: int, max_array: int) -> Any:
             use_list=True,
         )
     except Exception as exc:  # msgpack raises many types on garbage; all are bad frames
-        raise _Reject(Code.BAD_FRAME, f"not a msgpack value: {type(exc).__name__}") from None
+        raise _RejectError(Code.BAD_FRAME, f"not a msgpack value: {type(exc).__name__}") from None
 
 
-class _Reject(Exception):
+class _RejectError(Exception):
     def __init__(self, code: Code, detail: str) -> None:
         super().__init__(detail)
         self.rejection = Rejection(code, detail)
@@ -377,35 +377,37 @@ class _Reject(Exception):
 
 def _int(value: Any, name: str, lo: int = 0, hi: int = _U64) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _Reject(Code.BAD_MESSAGE, f"{name}: expected an integer in [{lo}, {hi}]")
+        raise _RejectError(Code.BAD_MESSAGE, f"{name}: expected an integer in [{lo}, {hi}]")
     return value
 
 
 def _num(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Reject(Code.BAD_MESSAGE, f"{name}: expected a number")
+        raise _RejectError(Code.BAD_MESSAGE, f"{name}: expected a number")
     return float(value)
 
 
 def _str(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise _Reject(Code.BAD_MESSAGE, f"{name}: expected a string")
+        raise _RejectError(Code.BAD_MESSAGE, f"{name}: expected a string")
     return value
 
 
 def _vec(value: Any, name: str) -> tuple[float, ...]:
     if not isinstance(value, list) or not 0 < len(value) <= MAX_JOINTS:
-        raise _Reject(Code.BAD_MESSAGE, f"{name}: expected an array of 1..{MAX_JOINTS} numbers")
+        raise _RejectError(
+            Code.BAD_MESSAGE, f"{name}: expected an array of 1..{MAX_JOINTS} numbers"
+        )
     return tuple(_num(v, name) for v in value)
 
 
 def _check_header(obj: Any) -> str:
     if not isinstance(obj, list) or len(obj) < 4:
-        raise _Reject(Code.BAD_MESSAGE, "expected an array [magic, major, minor, kind, ...]")
+        raise _RejectError(Code.BAD_MESSAGE, "expected an array [magic, major, minor, kind, ...]")
     if obj[0] != MAGIC:
-        raise _Reject(Code.BAD_MAGIC, f"magic: expected {MAGIC!r}")
+        raise _RejectError(Code.BAD_MAGIC, f"magic: expected {MAGIC!r}")
     if obj[1] != VERSION[0] or isinstance(obj[1], bool):
-        raise _Reject(Code.BAD_VERSION, f"major version: expected {VERSION[0]}")
+        raise _RejectError(Code.BAD_VERSION, f"major version: expected {VERSION[0]}")
     _int(obj[2], "minor version", 0, 1 << 16)
     return _str(obj[3], "kind")
 
@@ -433,11 +435,11 @@ def decode_stream(frames: Sequence[bytes]) -> StreamMessage | Rejection:
         kind = _check_header(obj)
         n = _LENGTHS.get(kind)
         if n is None:
-            raise _Reject(Code.BAD_MESSAGE, f"kind: unknown {kind[:32]!r}")
+            raise _RejectError(Code.BAD_MESSAGE, f"kind: unknown {kind[:32]!r}")
         if len(obj) != n:
-            raise _Reject(Code.BAD_MESSAGE, f"{kind}: expected {n} items, got {len(obj)}")
+            raise _RejectError(Code.BAD_MESSAGE, f"{kind}: expected {n} items, got {len(obj)}")
         return _decode_kind(kind, obj)
-    except _Reject as rej:
+    except _RejectError as rej:
         return rej.rejection
 
 
@@ -456,7 +458,7 @@ def _decode_kind(kind: str, o: list[Any]) -> StreamMessage:
     if kind == "state":
         counts = o[12]
         if not isinstance(counts, list) or len(counts) != 6:
-            raise _Reject(Code.BAD_MESSAGE, "counters: expected 6 integers")
+            raise _RejectError(Code.BAD_MESSAGE, "counters: expected 6 integers")
         reason = _str(o[8], "reason")
         return State(
             session,
@@ -472,10 +474,10 @@ def _decode_kind(kind: str, o: list[Any]) -> StreamMessage:
     if kind == "hello":
         names = o[5]
         if not isinstance(names, list) or not 0 < len(names) <= MAX_JOINTS:
-            raise _Reject(Code.BAD_MESSAGE, "joint_names: expected 1..16 strings")
+            raise _RejectError(Code.BAD_MESSAGE, "joint_names: expected 1..16 strings")
         rate = _num(o[6], "rate_hz")
         if not (math.isfinite(rate) and 0 < rate <= 10_000):
-            raise _Reject(Code.BAD_MESSAGE, "rate_hz: expected a number in (0, 10000]")
+            raise _RejectError(Code.BAD_MESSAGE, "rate_hz: expected a number in (0, 10000]")
         return Hello(
             session,
             tuple(_str(n, "joint_names") for n in names),
@@ -499,12 +501,12 @@ def _decode_kind(kind: str, o: list[Any]) -> StreamMessage:
 
 def _check_map_header(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
-        raise _Reject(Code.BAD_MESSAGE, "expected a map")
+        raise _RejectError(Code.BAD_MESSAGE, "expected a map")
     if obj.get("magic") != MAGIC:
-        raise _Reject(Code.BAD_MAGIC, f"magic: expected {MAGIC!r}")
+        raise _RejectError(Code.BAD_MAGIC, f"magic: expected {MAGIC!r}")
     v = obj.get("v")
     if not isinstance(v, list) or len(v) != 2 or v[0] != VERSION[0] or isinstance(v[0], bool):
-        raise _Reject(Code.BAD_VERSION, f"v: expected [{VERSION[0]}, minor]")
+        raise _RejectError(Code.BAD_VERSION, f"v: expected [{VERSION[0]}, minor]")
     return obj
 
 
@@ -516,11 +518,9 @@ def decode_request(frames: Sequence[bytes]) -> Request | Rejection:
         obj = _check_map_header(_unpack(bytes(frames[0]), MAX_COMMAND_BYTES, 4096))
         args = obj.get("args", {})
         if not isinstance(args, dict):
-            raise _Reject(Code.BAD_MESSAGE, "args: expected a map")
-        return Request(
-            _int(obj.get("id"), "id"), _str(obj.get("cmd"), "cmd")[:64], args
-        )
-    except _Reject as rej:
+            raise _RejectError(Code.BAD_MESSAGE, "args: expected a map")
+        return Request(_int(obj.get("id"), "id"), _str(obj.get("cmd"), "cmd")[:64], args)
+    except _RejectError as rej:
         return rej.rejection
 
 
@@ -533,12 +533,12 @@ def decode_reply(frames: Sequence[bytes]) -> Reply | Rejection:
         code = _str(obj.get("code"), "code")
         data = obj.get("data", {})
         if not isinstance(data, dict):
-            raise _Reject(Code.BAD_MESSAGE, "data: expected a map")
+            raise _RejectError(Code.BAD_MESSAGE, "data: expected a map")
         return Reply(
             _int(obj.get("id"), "id"),
             Code(code) if code in Code.__members__ else Code.INTERNAL,
             _str(obj.get("detail", ""), "detail"),
             data,
         )
-    except _Reject as rej:
+    except _RejectError as rej:
         return rej.rejection

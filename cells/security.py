@@ -49,7 +49,7 @@ logger.addHandler(logging.NullHandler())
 
 
 class SecurityError(RobotCellError):
-    """Security cannot be set up as asked (no CURVE, exposed secret key, plain text off loopback)."""
+    """Security cannot be set up as asked (no CURVE, exposed key, plain text off loopback)."""
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,9 @@ class SetpointChecker:
             return Verdict(VerdictKind.FAULT, Code.BAD_TIME, "apply time not increasing")
         # shape
         if len(sp.q) != self.dof:
-            return Verdict(VerdictKind.FAULT, Code.SHAPE, f"{len(sp.q)} joints, expected {self.dof}")
+            return Verdict(
+                VerdictKind.FAULT, Code.SHAPE, f"{len(sp.q)} joints, expected {self.dof}"
+            )
         q = np.array(sp.q, dtype=np.float64)
         if not np.all(np.isfinite(q)):
             return Verdict(VerdictKind.FAULT, Code.NOT_FINITE, "q has NaN or infinity")

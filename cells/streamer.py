@@ -16,6 +16,7 @@ to it over a pipe.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing as mp
@@ -37,7 +38,6 @@ from cells.protocol import (
     Bye,
     Code,
     Hello,
-    Rejection,
     Setpoint,
     State,
     Welcome,
@@ -423,10 +423,9 @@ class Streamer:
 
 def _quiet(conn: Connection) -> Callable[[dict[str, Any]], None]:
     def send(event: dict[str, Any]) -> None:
-        try:
+        # if the controller is gone, the control pipe's EOF aborts the run
+        with contextlib.suppress(BrokenPipeError, OSError):
             conn.send(event)
-        except (BrokenPipeError, OSError):
-            pass  # the controller is gone; the control pipe's EOF aborts the run
 
     return send
 
@@ -486,10 +485,8 @@ class StreamerProcess:
         """``"pause"``, ``"resume"``, ``"stop"`` or ``"abort"``."""
         if command not in ("pause", "resume", "stop", "abort"):
             raise InputError(f"command: expected pause, resume, stop or abort, got {command!r}")
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self._conn.send(command)
-        except (BrokenPipeError, OSError):
-            pass
 
     def poll(self, timeout_s: float = 0.0) -> dict[str, Any] | None:
         """Read pending events; returns the result once the streamer is done."""

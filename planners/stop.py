@@ -39,9 +39,7 @@ class StopProfile:
     duration: float
     _trajectory: Any
 
-    def at(
-        self, t: float
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    def at(self, t: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """``(q, qd, qdd)`` at ``t`` seconds after the start; held at rest after the end."""
         if self._trajectory is None:
             return self.q0.copy(), np.zeros_like(self.q0), np.zeros_like(self.q0)

@@ -70,7 +70,9 @@ def sp_frames(
     session: int, seq: int, t_apply_ns: int, q: npt.ArrayLike, final: bool = False
 ) -> list[bytes]:
     qq = tuple(float(v) for v in np.asarray(q, dtype=np.float64))
-    return [encode_setpoint(Setpoint(session, seq, max(0, t_apply_ns - 1000), t_apply_ns, qq, final))]
+    return [
+        encode_setpoint(Setpoint(session, seq, max(0, t_apply_ns - 1000), t_apply_ns, qq, final))
+    ]
 
 
 def executed_derivatives(

@@ -215,7 +215,7 @@ def test_hello_with_wrong_joints_or_rate_is_refused() -> None:
 
 
 def test_other_peer_cannot_inject_setpoints() -> None:
-    core, arm = make_core()
+    core, _arm = make_core()
     open_session(core)
     out = core.on_frames(b"intruder", sp_frames(SESSION, 0, 10**7, Q0), 0)
     assert isinstance(out, Rejection) and out.code is Code.UNKNOWN_SESSION
@@ -287,14 +287,14 @@ def test_random_bytes_never_crash_nor_execute() -> None:
     """20,000 random frames from the session's own peer, in a live motion."""
     rng = np.random.default_rng(7)
     executed_ok = 0
-    for trial in range(20):
-        core, arm, rows, now = _mid_motion_core()
+    for _trial in range(20):
+        core, arm, _rows, now = _mid_motion_core()
         n_before = len(arm.commands)
         for i in range(1000):
             size = int(rng.integers(0, 300))
             frame = rng.bytes(size)
             if i % 3 == 0:  # a valid header makes the decoder go deeper
-                frame = msgpack.packb([MAGIC, 1, 0, "sp"]) [:-1] + frame
+                frame = msgpack.packb([MAGIC, 1, 0, "sp"])[:-1] + frame
             frames = [frame] if i % 50 else [frame, frame]
             out = core.on_frames(PEER, frames, now)
             assert out is None or isinstance(out, Rejection | Setpoint | Welcome)

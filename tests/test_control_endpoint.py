@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
@@ -21,7 +22,7 @@ from cells.security import create_keys
 
 
 @pytest.fixture
-def control() -> ControlEndpoint:
+def control() -> Iterator[ControlEndpoint]:
     d = short_dir()
     endpoint = ControlEndpoint(f"ipc://{d}/ctl", insecure_plaintext=True)
     yield endpoint
@@ -76,10 +77,22 @@ arg = st.one_of(
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     cmd=st.one_of(
-        st.sampled_from(["status", "run", "pause", "resume", "stop", "abort", "reset",
-                         "load_cell", "plan", "validate"]),
+        st.sampled_from(
+            [
+                "status",
+                "run",
+                "pause",
+                "resume",
+                "stop",
+                "abort",
+                "reset",
+                "load_cell",
+                "plan",
+                "validate",
+            ]
+        ),
         st.text(max_size=12),
-    ),  # fmt: skip
+    ),
     args=st.dictionaries(
         st.sampled_from(["trajectory", "arm", "arm_command", "rate_hz", "rt_priority", "x"]), arg
     ),
@@ -109,7 +122,8 @@ def _trajectory_file(q0: np.ndarray, path: Path, names: tuple[str, ...]) -> Path
     qd[0] = qd[-1] = 0.0
     qdd = np.gradient(qd, dt, axis=0)
     qdd[0] = qdd[-1] = 0.0
-    Trajectory(names, np.arange(q.shape[0]) * dt, q, qd, qdd).save(path)
+    times = np.arange(q.shape[0], dtype=np.float64) * dt
+    Trajectory(names, times, q, qd, qdd).save(path)
     return path
 
 
@@ -132,7 +146,8 @@ def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_pa
             r = client.call("run", {"trajectory": str(path), "arm": arm_ep}, timeout_s=5.0)
             assert r is not None and r.ok, r
             assert r.data["state"] == "RUNNING"
-            assert client.call("run", {"trajectory": str(path), "arm": arm_ep}).code is Code.BAD_STATE
+            again = client.call("run", {"trajectory": str(path), "arm": arm_ep})
+            assert again is not None and again.code is Code.BAD_STATE
             r = _wait_state(client, ("IDLE", "FAULT"), 20.0)
             assert r.data["state"] == "IDLE" and r.data["reason"] == "OK", r.data
             # a return trip, killed half way
@@ -151,7 +166,10 @@ def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_pa
             assert r.data["state"] == "FAULT" and r.data["reason"] == "ARM_LOST", r.data
             report_ms = (r.data["reported_ns"] - t_kill) / 1e6
             detect_ms = (r.data["last_result"]["detected_ns"] - t_kill) / 1e6
-            print(f"arm killed: streamer detected after {detect_ms:.1f} ms, controller reported after {report_ms:.1f} ms")  # noqa: E501
+            print(
+                f"arm killed: streamer detected after {detect_ms:.1f} ms, "
+                f"controller reported after {report_ms:.1f} ms"
+            )
             assert 0 < report_ms <= 100, (detect_ms, report_ms)
 
 

@@ -51,7 +51,10 @@ Q = (0.1, -1.5, 1.0, -1.0, 0.5, 0.0)
         (Setpoint(5, 2**64 - 1, 100, 2**63 - 1, Q, False), encode_setpoint),
         (Abort(5, 77), encode_abort),
         (Bye(5), encode_bye),
-        (State(5, 3, 99, "ACTIVE", Code.WATCHDOG, 8, Q, Q, Counters(1, 2, 3, 4, 5, 6)), encode_state),
+        (
+            State(5, 3, 99, "ACTIVE", Code.WATCHDOG, 8, Q, Q, Counters(1, 2, 3, 4, 5, 6)),
+            encode_state,
+        ),
     ],
 )
 def test_stream_round_trip(msg: object, encode: object) -> None:
@@ -133,7 +136,7 @@ def test_request_rejections(frames: list[bytes], code: Code) -> None:
 
 
 def test_encoding_misuse_raises_input_error() -> None:
-    with pytest.raises(InputError, match="setpoint.q"):
+    with pytest.raises(InputError, match=r"setpoint\.q"):
         encode_setpoint(Setpoint(1, 0, 0, 0, ()))
     with pytest.raises(InputError, match="request"):
         encode_request(Request(1, "x", {"blob": "a" * (MAX_COMMAND_BYTES + 10)}))
@@ -145,7 +148,10 @@ def test_random_bytes_never_raise() -> None:
     for _ in range(10_000):
         frame = rng.bytes(int(rng.integers(0, 64)))
         for decode in (decode_stream, decode_request, decode_reply):
-            assert isinstance(decode([frame]), Rejection | Hello | Setpoint | Abort | Bye | State | Welcome | Request | Reply)  # noqa: E501
+            assert isinstance(
+                decode([frame]),
+                Rejection | Hello | Setpoint | Abort | Bye | State | Welcome | Request | Reply,
+            )
 
 
 leaf = st.one_of(
@@ -156,11 +162,16 @@ leaf = st.one_of(
     st.booleans(),
     st.none(),
 )
-tree = st.one_of(leaf, st.lists(leaf, max_size=8), st.dictionaries(st.text(max_size=4), leaf, max_size=3))
+tree = st.one_of(
+    leaf, st.lists(leaf, max_size=8), st.dictionaries(st.text(max_size=4), leaf, max_size=3)
+)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.lists(tree, max_size=10), kind=st.sampled_from(["sp", "hello", "state", "bye", "abort", "welcome", "x"]))
+@given(
+    body=st.lists(tree, max_size=10),
+    kind=st.sampled_from(["sp", "hello", "state", "bye", "abort", "welcome", "x"]),
+)
 def test_structured_fuzz_never_raises(body: list, kind: str) -> None:
     frame = msgpack.packb([MAGIC, 1, 0, kind, *body])
     out = decode_stream([frame])

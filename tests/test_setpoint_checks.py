@@ -53,11 +53,20 @@ def test_limit_respecting_motion_is_accepted_throughout() -> None:
         (lambda: sp(1, Q0 + 1e-4), VerdictKind.FAULT, Code.ACCELERATION_LIMIT),
     ],
     ids=[
-        "other-session", "duplicate", "late", "too-far-ahead", "time-not-increasing", "shape",
-        "nan", "inf", "position", "velocity", "acceleration",
+        "other-session",
+        "duplicate",
+        "late",
+        "too-far-ahead",
+        "time-not-increasing",
+        "shape",
+        "nan",
+        "inf",
+        "position",
+        "velocity",
+        "acceleration",
     ],
 )
-def test_second_setpoint_checks(make, kind: VerdictKind, code: Code) -> None:  # type: ignore[no-untyped-def]
+def test_second_setpoint_checks(make, kind: VerdictKind, code: Code) -> None:
     c = fresh()
     assert c.check(sp(0, Q0), 0, Q0, True).kind is VerdictKind.ACCEPT
     v = c.check(make(), 1 * MS, Q0, True)

@@ -7,6 +7,7 @@ streamer runs in its own process as in production.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ Q0 = np.array([0.0, -1.5, 1.0, -1.0, 0.5, 0.0])
 
 
 @pytest.fixture
-def arm_endpoint() -> tuple[ArmCore, IdealArm, str]:
+def arm_endpoint() -> Iterator[tuple[ArmCore, IdealArm, str]]:
     d = short_dir()
     arm = IdealArm(LIMITS, Q0)
     core = ArmCore(arm, 1000.0)
@@ -105,7 +106,7 @@ def test_pause_resume_stop(arm_endpoint: tuple) -> None:
 
 
 def test_abort_stops_and_reports(arm_endpoint: tuple) -> None:
-    core, arm, ep = arm_endpoint
+    core, _arm, ep = arm_endpoint
     rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 8.0)
     cfg = StreamConfig(ep, insecure_plaintext=True, state_timeout_s=0.5)
     with StreamerProcess(cfg, rows, LIMITS.names) as proc:
@@ -120,11 +121,13 @@ def test_abort_stops_and_reports(arm_endpoint: tuple) -> None:
 
 
 def test_refusals_are_results(arm_endpoint: tuple) -> None:
-    core, arm, ep = arm_endpoint
+    _core, _arm, ep = arm_endpoint
     with Streamer(StreamConfig(ep, insecure_plaintext=True)) as s:
         res = s.stream(quintic_move(Q0, Q0 + 0.1, LIMITS, 1000.0), tuple(reversed(LIMITS.names)))
         assert res.code is Code.JOINT_MISMATCH
         with pytest.raises(InputError, match="q"):
             s.stream(np.zeros((3, 2)), LIMITS.names)
-    with Streamer(StreamConfig("ipc:///tmp/rc-nobody", insecure_plaintext=True, handshake_timeout_s=0.3)) as s:
+    with Streamer(
+        StreamConfig("ipc:///tmp/rc-nobody", insecure_plaintext=True, handshake_timeout_s=0.3)
+    ) as s:
         assert s.stream(np.array([Q0]), LIMITS.names).code is Code.ARM_UNREACHABLE
