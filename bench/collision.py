@@ -123,14 +123,14 @@ def run(progress: Console | None = None, seed: int = 0, n_exact: int = 300) -> d
         Q = arm.limits.sample(rng, BATCH)
         model.valid(Q)  # compile
         model.valid(Q[0])
-        batched = _median_rate(lambda: model.valid(Q), BATCH, 50)  # noqa: B023
+        batched = _median_rate(lambda: model.valid(Q), BATCH, 200)  # noqa: B023
         singles = Q[:256]
 
         def one_by_one() -> None:
             for q in singles:  # noqa: B023
                 model.valid(q)  # noqa: B023
 
-        single = _median_rate(one_by_one, len(singles), 9)
+        single = _median_rate(one_by_one, len(singles), 15)
         valid_fraction = float(model.valid(Q).mean())
         with bullet_client() as client:
             exact = ExactChecker(client, arm, scene, model)

@@ -9,7 +9,9 @@ model (:attr:`planners.collision.CollisionModel.self_pairs`): non-adjacent links
 attachments against the links other than their own and their ``touch_links``.
 Pairs the scene allows are skipped.
 
-The client owns every body: closing the client releases them.
+The client owns every body: closing the client releases them; :meth:`ExactChecker.close`
+(or leaving its ``with`` block) removes just this checker's bodies, for a client that
+checks many scenes in turn.
 """
 
 from __future__ import annotations
@@ -214,6 +216,22 @@ class ExactChecker:
                     assert pair is not None
                     return i, pair
         return None
+
+    def close(self) -> None:
+        """Remove this checker's bodies from the client (the client stays open)."""
+        bodies = [self.body.body] + [b for _, b in self._obstacles]
+        bodies += [b for _, _, shapes in self._attachments for b, _ in shapes]
+        for b in bodies:
+            self.client.removeBody(b)
+        self._obstacles = []
+        self._attachments = []
+        self._att_by_name = {}
+
+    def __enter__(self) -> ExactChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def link_names(self) -> Sequence[str]:
         """Links with collision geometry, as checked here."""

@@ -176,6 +176,9 @@ def test_check_motion(arm: Arm, client: BulletClient) -> None:
     hit = exact.first_collision(np.array([far, beyond]), 0.01)
     assert hit is not None and hit[0] == 0 and "crate" in hit[1]
     assert exact.first_collision(np.array([far, far + 0.05]), 0.01) is None
+    n_bodies = client.getNumBodies()
+    exact.close()
+    assert client.getNumBodies() == n_bodies - 2  # the arm and the crate
 
 
 def test_bad_input_raises(arm: Arm) -> None:
