@@ -376,7 +376,8 @@ class Streamer:
             if final:
                 break
         # flush delayed payloads, then wait for the arm to finish the motion
-        end = clock_ns() + int(1e9)
+        end = clock_ns() + int(2e9)
+        done = False
         while clock_ns() < end:
             for p in link.due(clock_ns()):
                 self._send(p)
@@ -384,15 +385,16 @@ class Streamer:
                 self._drain()
             st = self.last_state
             if self._seen_active and st is not None and st.mode == "ARMED":
+                done = True
                 break
             if st is not None and st.mode not in _ACTIVE_MODES:
                 return result(Code(st.reason), f"arm went {st.mode}", k)
             if clock_ns() - self._last_state_ns > cfg.state_timeout_s * 1e9:
                 return result(Code.ARM_LOST, "no state from the arm", k)
         self._send(encode_bye(Bye(session)))
-        st = self.last_state
-        code = Code.OK if st is not None and st.mode == "ARMED" else Code.BAD_STATE
-        return result(code, "stopped on request" if ending == "stop" else "motion done", k)
+        if not done:  # e.g. every setpoint arrived late: the arm never moved
+            return result(Code.BAD_STATE, "the arm did not confirm the motion", k)
+        return result(Code.OK, "stopped on request" if ending == "stop" else "motion done", k)
 
     def _wait_mode(self, modes: tuple[str, ...], timeout_s: float) -> None:
         end = clock_ns() + int(timeout_s * 1e9)

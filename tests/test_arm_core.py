@@ -321,7 +321,7 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     seq=st.integers(min_value=-5, max_value=2**64 + 5),
     t_apply=st.one_of(st.integers(min_value=-5, max_value=2**63 + 5), finite),

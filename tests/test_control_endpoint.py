@@ -151,7 +151,15 @@ def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_pa
             r = _wait_state(client, ("IDLE", "FAULT"), 20.0)
             assert r.data["state"] == "IDLE" and r.data["reason"] == "OK", r.data
             # a return trip, killed half way
-            back = _trajectory_file(q0 + 0.3, tmp_path / "back.npz", names)
+            # wait until the simulated arm has settled, start from where it stands
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                a = arm_client.call("status", timeout_s=1.0)
+                if a is not None and np.max(np.abs(a.data["qd"])) < 1e-3:
+                    break
+                time.sleep(0.05)
+            assert a is not None
+            back = _trajectory_file(np.asarray(a.data["q"]), tmp_path / "back.npz", names)
             r = client.call("run", {"trajectory": str(back), "arm": arm_ep}, timeout_s=5.0)
             assert r is not None and r.ok, r
             end = time.monotonic() + 20
