@@ -53,6 +53,7 @@ logger.addHandler(logging.NullHandler())
 
 PARALLEL_FROM = 128  # batch size from which the kernel runs on every core
 SWEEP_STEP = (0.005, 0.04)  # rad, grid steps of the one- and two-joint sweeps
+CLUSTER_RADIUS = 0.25  # m, largest bounding sphere of a run of obstacles
 _NEVER_CACHE: dict[tuple[str, int, int], bool] = {}
 
 
@@ -193,6 +194,47 @@ def _fold(links: _Links) -> tuple[NDArray[np.int64], NDArray[np.float64], _Links
     return frame_of, T_fl, frames
 
 
+def _bounding_sphere(o: Box | Sphere | Cylinder | Capsule) -> tuple[NDArray[np.float64], float]:
+    c = np.asarray(o.pose)[:3, 3]
+    if isinstance(o, Box):
+        return c, float(np.linalg.norm(o.half_extents))
+    if isinstance(o, Sphere):
+        return c, o.radius
+    if isinstance(o, Cylinder):
+        return c, math.hypot(o.radius, o.length / 2)
+    return c, o.radius + o.length / 2
+
+
+def _clusters(
+    obstacles: tuple[Box | Sphere | Cylinder | Capsule, ...],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Runs of consecutive obstacles within :data:`CLUSTER_RADIUS`, each with a bounding
+    sphere: (C, 4) ``x y z r`` [m] and (C+1,) start offsets. A fixture read from a URDF
+    is one run; the kernel skips a whole run when a link's sphere misses it."""
+    spheres = [_bounding_sphere(o) for o in obstacles]
+    starts = [0]
+    bounds: list[list[float]] = []
+    members: list[tuple[NDArray[np.float64], float]] = []
+
+    def enclose(items: list[tuple[NDArray[np.float64], float]]) -> list[float]:
+        lo = np.min([c - r for c, r in items], axis=0)
+        hi = np.max([c + r for c, r in items], axis=0)
+        centre = (lo + hi) / 2
+        radius = max(float(np.linalg.norm(c - centre)) + r for c, r in items)
+        return [*centre, radius * (1 + 1e-9) + 1e-12]
+
+    for k, item in enumerate(spheres):
+        if members and enclose([*members, item])[3] > max(CLUSTER_RADIUS, item[1]):
+            bounds.append(enclose(members))
+            starts.append(k)
+            members = []
+        members.append(item)
+    if members:
+        bounds.append(enclose(members))
+        starts.append(len(spheres))
+    return np.asarray(bounds, np.float64).reshape(-1, 4), np.asarray(starts, np.int64)
+
+
 def _params(o: Box | Sphere | Cylinder | Capsule) -> tuple[int, list[float]]:
     if isinstance(o, Box):
         return 0, list(o.half_extents)
@@ -276,7 +318,8 @@ class CollisionModel:
         )
         group_frame = np.asarray([frame_of[gl] for gl in group_link], np.int64)
         self._group_args = (group_frame, gstart, spheres, gbound)
-        self._obstacle_args = (otype, oinv, oparam, gmask)
+        cbound, cstart = _clusters(obstacles)
+        self._obstacle_args = (otype, oinv, oparam, cbound, cstart, gmask)
         digest = hashlib.sha256()
         for arr in (
             *self._fk_args,

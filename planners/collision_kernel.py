@@ -11,6 +11,8 @@ The model is packed into plain arrays by :class:`planners.collision.CollisionMod
   sphere around each group;
 * obstacles: ``otype`` (M,) (0 box, 1 sphere, 2 cylinder, 3 capsule), ``oinv`` (M, 3, 4)
   world-to-obstacle transform, ``oparam`` (M, 3) half extents / radius, half length;
+* obstacle clusters (runs of nearby obstacles in scene order): ``cbound`` (C, 4) a world
+  sphere around each cluster, ``cstart`` (C+1,) offsets into the obstacles;
 * ``gmask`` (G, M) 1 where the group is checked against the obstacle; ``pairs`` (P, 2)
   groups checked against each other.
 
@@ -164,6 +166,8 @@ def _first_hit(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     pad,
@@ -185,15 +189,22 @@ def _first_hit(
         _place(T, glink[g], gbound[g], B, g)
         done[g] = False
     for g in range(G):
-        for m in range(M):
-            if gmask[g, m] == 0:
+        for cl in range(cstart.shape[0] - 1):
+            dx = B[g, 0] - cbound[cl, 0]
+            dy = B[g, 1] - cbound[cl, 1]
+            dz = B[g, 2] - cbound[cl, 2]
+            rr = B[g, 3] + cbound[cl, 3] + pad
+            if dx * dx + dy * dy + dz * dz >= rr * rr:
                 continue
-            if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= pad:
-                continue
-            _ensure(g, T, glink, gstart, spheres, W, done)
-            for k in range(gstart[g], gstart[g + 1]):
-                if _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3] < pad:
-                    return g * (M + G) + m
+            for m in range(cstart[cl], cstart[cl + 1]):
+                if gmask[g, m] == 0:
+                    continue
+                if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= pad:
+                    continue
+                _ensure(g, T, glink, gstart, spheres, W, done)
+                for k in range(gstart[g], gstart[g + 1]):
+                    if _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3] < pad:
+                        return g * (M + G) + m
     for p in range(pairs.shape[0]):
         g = pairs[p, 0]
         h = pairs[p, 1]
@@ -241,6 +252,8 @@ def _first_hits_parallel(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     pad,
@@ -272,6 +285,8 @@ def _first_hits_parallel(
                 otype,
                 oinv,
                 oparam,
+                cbound,
+                cstart,
                 gmask,
                 pairs,
                 pad,
@@ -301,6 +316,8 @@ def _first_hits_serial(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     pad,
@@ -329,6 +346,8 @@ def _first_hits_serial(
             otype,
             oinv,
             oparam,
+            cbound,
+            cstart,
             gmask,
             pairs,
             pad,
@@ -367,6 +386,8 @@ def _motion(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     pad,
@@ -420,6 +441,8 @@ def _motion(
             otype,
             oinv,
             oparam,
+            cbound,
+            cstart,
             gmask,
             pairs,
             pad,
@@ -458,6 +481,8 @@ def _motions(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     pad,
@@ -484,6 +509,8 @@ def _motions(
             otype,
             oinv,
             oparam,
+            cbound,
+            cstart,
             gmask,
             pairs,
             pad,
@@ -514,6 +541,8 @@ def _min_dist(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
     T,
@@ -531,17 +560,23 @@ def _min_dist(
     best = np.inf
     code = -1
     for g in range(G):
-        for m in range(M):
-            if gmask[g, m] == 0:
+        for cl in range(cstart.shape[0] - 1):
+            dx = B[g, 0] - cbound[cl, 0]
+            dy = B[g, 1] - cbound[cl, 1]
+            dz = B[g, 2] - cbound[cl, 2]
+            if np.sqrt(dx * dx + dy * dy + dz * dz) - B[g, 3] - cbound[cl, 3] >= best:
                 continue
-            if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= best:
-                continue
-            _ensure(g, T, glink, gstart, spheres, W, done)
-            for k in range(gstart[g], gstart[g + 1]):
-                d = _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3]
-                if d < best:
-                    best = d
-                    code = g * (M + G) + m
+            for m in range(cstart[cl], cstart[cl + 1]):
+                if gmask[g, m] == 0:
+                    continue
+                if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= best:
+                    continue
+                _ensure(g, T, glink, gstart, spheres, W, done)
+                for k in range(gstart[g], gstart[g + 1]):
+                    d = _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3]
+                    if d < best:
+                        best = d
+                        code = g * (M + G) + m
     for p in range(pairs.shape[0]):
         g = pairs[p, 0]
         h = pairs[p, 1]
@@ -580,6 +615,8 @@ def _min_dists(
     otype,
     oinv,
     oparam,
+    cbound,
+    cstart,
     gmask,
     pairs,
 ):
@@ -606,6 +643,8 @@ def _min_dists(
             otype,
             oinv,
             oparam,
+            cbound,
+            cstart,
             gmask,
             pairs,
             T,
@@ -661,7 +700,7 @@ def link_poses(Q: NDArray[np.float64], args: tuple) -> NDArray[np.float64]:
 @nb.njit(cache=True, fastmath=_FAST, nogil=True)
 def _unpack(fbuf, ibuf):
     """The model arrays as views of two flat buffers (see :func:`pack`)."""
-    dof, F, G, S, M, P = ibuf[0], ibuf[1], ibuf[2], ibuf[3], ibuf[4], ibuf[5]
+    dof, F, G, S, M, P, NC = ibuf[0], ibuf[1], ibuf[2], ibuf[3], ibuf[4], ibuf[5], ibuf[6]
     o = 0
     lower = fbuf[o : o + dof]
     o += dof
@@ -681,8 +720,10 @@ def _unpack(fbuf, ibuf):
     o += M * 12
     oparam = fbuf[o : o + M * 3].reshape(M, 3)
     o += M * 3
+    cbound = fbuf[o : o + NC * 4].reshape(NC, 4)
+    o += NC * 4
     pad = fbuf[o]
-    i = 6
+    i = 7
     jparent = ibuf[i : i + F]
     i += F
     jtype = ibuf[i : i + F]
@@ -695,6 +736,8 @@ def _unpack(fbuf, ibuf):
     i += G + 1
     otype = ibuf[i : i + M]
     i += M
+    cstart = ibuf[i : i + NC + 1]
+    i += NC + 1
     gmask = ibuf[i : i + G * M].reshape(G, M)
     i += G * M
     pairs = ibuf[i : i + P * 2].reshape(P, 2)
@@ -714,6 +757,8 @@ def _unpack(fbuf, ibuf):
         otype,
         oinv,
         oparam,
+        cbound,
+        cstart,
         gmask,
         pairs,
         pad,
@@ -741,22 +786,36 @@ def pack(args: tuple) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         otype,
         oinv,
         oparam,
+        cbound,
+        cstart,
         gmask,
         pairs,
         pad,
     ) = args
-    head = [len(lower), len(jparent), len(glink), len(spheres), len(otype), len(pairs)]
+    head = [len(lower), len(jparent), len(glink), len(spheres), len(otype), len(pairs), len(cbound)]
     fbuf = np.concatenate(
         [
             np.ravel(a).astype(np.float64)
-            for a in (lower, upper, base, jorigin, jaxis, spheres, gbound, oinv, oparam, [pad])
+            for a in (
+                lower,
+                upper,
+                base,
+                jorigin,
+                jaxis,
+                spheres,
+                gbound,
+                oinv,
+                oparam,
+                cbound,
+                [pad],
+            )
         ]
     )
     ibuf = np.concatenate(
         [np.asarray(head, np.int64)]
         + [
             np.ravel(a).astype(np.int64)
-            for a in (jparent, jtype, jcol, glink, gstart, otype, gmask, pairs)
+            for a in (jparent, jtype, jcol, glink, gstart, otype, cstart, gmask, pairs)
         ]
     )
     return np.ascontiguousarray(fbuf), np.ascontiguousarray(ibuf)
@@ -780,6 +839,8 @@ def _first_hits_packed(Q, fbuf, ibuf):
         otype,
         oinv,
         oparam,
+        cbound,
+        cstart,
         gmask,
         pairs,
         pad,
@@ -808,6 +869,8 @@ def _first_hits_packed(Q, fbuf, ibuf):
             otype,
             oinv,
             oparam,
+            cbound,
+            cstart,
             gmask,
             pairs,
             pad,
@@ -844,6 +907,8 @@ def _motion_packed(qa, qb, n, fbuf, ibuf):
         otype,
         oinv,
         oparam,
+        cbound,
+        cstart,
         gmask,
         pairs,
         pad,
@@ -867,6 +932,8 @@ def _motion_packed(qa, qb, n, fbuf, ibuf):
         otype,
         oinv,
         oparam,
+        cbound,
+        cstart,
         gmask,
         pairs,
         pad,
