@@ -134,7 +134,9 @@ def run(
     if progress is not None:
         progress.print(
             f"stream outcome: {result.get('code')} {result.get('detail')}; arm: longest tick "
-            f"{s['max_tick_us']:.0f} us, longest gap between ticks {s['max_tick_gap_us']:.0f} us"
+            f"{s['max_tick_us']:.0f} us, longest gap between ticks {s['max_tick_gap_us']:.0f} us; "
+            f"CPU: arm {100 * s['cpu_s'] / max(s['wall_s'], 1e-9):.0f} % of a core, "
+            f"streamer {100 * result.get('cpu_s', 0.0) / max(sent / rate_hz, 1e-9):.0f} %"
         )
     return {
         "rate_hz": float(rate_hz),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -134,6 +135,7 @@ class ArmEndpoint:
             raise
         self._last_peer_ns = 0
         self.max_tick_ns = 0
+        self._cpu0, self._wall0 = time.process_time(), clock_ns()
         self.max_tick_gap_ns = 0
         logger.info("arm endpoint: stream %s, commands %s", stream_endpoint, self.command_endpoint)
 
@@ -160,6 +162,7 @@ class ArmEndpoint:
         end = start + int(duration_s * 1e9) if duration_s is not None else None
         k = 1
         last_tick = 0
+        self._cpu0, self._wall0 = time.process_time(), start
         self._running = True
         while self._running:
             self._drain()
@@ -264,6 +267,8 @@ class ArmEndpoint:
                 "reason": str(core.reason),
                 "max_tick_us": self.max_tick_ns / 1e3,
                 "max_tick_gap_us": self.max_tick_gap_ns / 1e3,
+                "cpu_s": time.process_time() - self._cpu0,
+                "wall_s": (clock_ns() - self._wall0) / 1e9,
                 **self.log.summary(core.period_ns),
             }
         detail = "" if code is Code.OK else f"{req.cmd} not allowed in mode {core.mode}"

@@ -113,6 +113,7 @@ class StreamResult:
         counters: The arm's last reported setpoint counters.
         detected_ns: When the streamer decided the outcome [ns, CLOCK_MONOTONIC].
         faults: Injected faults by kind.
+        cpu_s: CPU time of the streaming process during the motion [s].
     """
 
     code: Code
@@ -123,6 +124,7 @@ class StreamResult:
     counters: dict[str, int]
     detected_ns: int
     faults: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types (for pipes and JSON)."""
@@ -279,6 +281,7 @@ class Streamer:
             raise InputError(f"q: expected (N, {len(joint_names)}), got {rows.shape}")
         cfg = self.config
         session = session or (time.time_ns() & ((1 << 62) - 1)) | 1
+        cpu0 = time.process_time()
         welcome, offset = self.handshake(session, joint_names)
         link = FaultyLink(cfg.faults)
 
@@ -293,6 +296,7 @@ class Streamer:
                 asdict(st.counters) if st else {},
                 clock_ns(),
                 dict(link.counts),
+                time.process_time() - cpu0,
             )
 
         if welcome is None:
