@@ -110,3 +110,13 @@ def test_unknown_client_key_gets_nothing_executed() -> None:
     assert core.mode is Mode.ARMED
     assert all(np.array_equal(q, q0) for q in arm.commands)
     assert key_paths(keys).allowed.is_dir()
+
+
+def test_refuses_to_start_without_curve(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = short_dir() + "/k"
+    create_keys(keys)
+    monkeypatch.setattr(zmq, "has", lambda capability: False)
+    with zmq.Context() as ctx, pytest.raises(SecurityError, match="without CURVE"):
+        ServerSecurity(ctx, keys)
+    with pytest.raises(SecurityError, match="without CURVE"):
+        create_keys(short_dir() + "/k2")

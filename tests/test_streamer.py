@@ -134,3 +134,27 @@ def test_refusals_are_results(arm_endpoint: tuple) -> None:
         StreamConfig("ipc:///tmp/rc-nobody", insecure_plaintext=True, handshake_timeout_s=0.3)
     ) as s:
         assert s.stream(np.array([Q0]), LIMITS.names).code is Code.ARM_UNREACHABLE
+
+
+def test_controller_gone_streamer_aborts(arm_endpoint: tuple) -> None:
+    """Specified: if the controlling process dies but its streaming process survives (the
+    pipe to it closes), the streamer aborts: the arm stops under its jerk limits (ABORTED)."""
+    core, arm, ep = arm_endpoint
+    rows = back_and_forth(Q0, 0.5, LIMITS, 1000.0, 10.0)
+    cfg = StreamConfig(ep, insecure_plaintext=True, state_timeout_s=0.5)
+    proc = StreamerProcess(cfg, rows, LIMITS.names)
+    try:
+        end = time.monotonic() + 20
+        while core.mode is not Mode.ACTIVE and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.connection.close()  # what the controller's death does to the pipe
+        end = time.monotonic() + 5
+        while core.mode is not Mode.FAULT and time.monotonic() < end:
+            time.sleep(0.01)
+        assert core.reason is Code.ABORTED and core.mode is Mode.FAULT
+        np.testing.assert_allclose(arm.qd, 0.0, atol=1e-9)
+    finally:
+        if proc.process.is_alive():
+            proc.process.kill()
+        proc.process.join(5)
