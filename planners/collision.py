@@ -10,18 +10,31 @@ and checks, in one compiled kernel per batch of configurations (N, dof):
   already over-cover);
 * attachments against the arm's links except the attachment's link and ``touch_links``.
 
-**Adjacency** (pairs never checked against each other): a link and its nearest ancestor
-that has collision geometry (parent-child in the URDF, skipping geometry-less frames
-such as a flange), pairs whose spheres overlap at the arm's ``home`` configuration (zero
-when it has none, clipped into the limits), and the pairs the scene allows. The same
-pairs are skipped by :class:`sim.exact.ExactChecker` (via :attr:`CollisionModel.ignored`).
+**Adjacency** (pairs never checked against each other, :attr:`CollisionModel.ignored`):
+a link and its nearest ancestor that has collision geometry (parent-child in the URDF,
+skipping geometry-less frames such as a flange), pairs whose spheres overlap at the arm's
+``home`` configuration (zero when it has none, clipped into the limits), an attachment
+and its link and ``touch_links``, and the pairs the scene allows. Besides, pairs whose
+relative pose depends on one or two revolute joints are swept over those joints' whole
+range on a grid (:data:`SWEEP_STEP`); a pair whose smallest sphere distance on the grid
+exceeds how far a sphere can move between grid points can never touch and is dropped
+(:attr:`CollisionModel.never`; cached on disk). :class:`sim.exact.ExactChecker` checks
+the same pairs (:attr:`CollisionModel.self_pairs`).
 
 The model is conservative: the spheres contain the links (see :mod:`planners.spheres`),
 so a configuration the exact geometry finds colliding is never reported valid. It errs
-the other way by up to the spheres' bulge (1-6 cm at a link's flat ends and edges).
+the other way by up to the spheres' bulge: 2-6 mm at the fingers and the screwdriver bit,
+up to 6 cm at the flat ends of the UR5e's long links. MotionBenchMaker grasp goals whose
+fingers sit 2 mm from the can are therefore invalid unless the scene allows the fingers
+to touch the grasped object.
 
-Each group's spheres sit inside one bounding sphere tested first; ``valid`` stops at
-the first hit of each configuration.
+Broad phase: each group's spheres sit inside one bounding sphere, tested first against
+runs of nearby obstacles (each with a bounding sphere), then against single obstacles;
+a group's spheres are placed only when needed; ``valid`` stops at the first hit of each
+configuration. Links on fixed joints are folded into the frame of the nearest moving
+joint, so the kinematics per configuration is one rotation per actuated joint. Batches
+of :data:`PARALLEL_FROM` or more run on every core (numba ``prange``); smaller ones on one
+core through a cheaper call.
 """
 
 from __future__ import annotations
@@ -400,6 +413,7 @@ class CollisionModel:
         exceeds how far any sphere can move between grid points.
         """
         parent = self._fk_args[1]
+        jtype = self._fk_args[2]
         jcol = self._fk_args[3]
         gframe, gstart = self._group_args[0], self._group_args[1]
         lim = self.arm.limits
@@ -432,8 +446,8 @@ class CollisionModel:
             common = set(a) & set(b)
             between = [f for f in a + b if f not in common]
             cols = sorted({int(jcol[f]) for f in between})
-            if not cols or len(cols) > 2:
-                continue
+            if not cols or len(cols) > 2 or any(jtype[f] != 1 for f in between):
+                continue  # the margin below holds for revolute joints only
             key = (self._sweep_key, g, h)
             if key in _NEVER_CACHE:
                 if _NEVER_CACHE[key]:
