@@ -78,7 +78,11 @@ def run(
         arm_proc = ctx.Process(
             target=serve_arm,
             args=("ur5e", bind, rate_hz, keys),
-            kwargs={"realtime_priority": realtime_priority, "watchdog_s": watchdog_s},
+            kwargs={
+                "realtime_priority": realtime_priority,
+                "watchdog_s": watchdog_s,
+                "exit_with_parent": True,
+            },
             daemon=True,
         )
         arm_proc.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -318,6 +319,7 @@ def serve_arm(
     command_bind: str | None = None,
     ready: Callable[[ArmEndpoint], None] | None = None,
     realtime_priority: int = 0,
+    exit_with_parent: bool = False,
 ) -> None:
     """Load ``robot``, simulate it in PyBullet and serve it until ``shutdown``.
 
@@ -331,6 +333,8 @@ def serve_arm(
         command_bind: Command endpoint (default: :func:`command_endpoint_for`).
         ready: Called once the sockets are bound.
         realtime_priority: SCHED_FIFO priority of this process, 0 for none.
+        exit_with_parent: Stop serving when the parent process dies (benchmarks and
+            tests start the arm as a child; an orphan must not keep a core busy).
     """
     if realtime_priority > 0:
         request_realtime(realtime_priority)
@@ -353,4 +357,5 @@ def serve_arm(
             ready(endpoint)
         gc.collect()
         gc.freeze()  # the models' objects never die: keep them out of collector passes
-        endpoint.serve()
+        parent = os.getppid()
+        endpoint.serve(should_stop=(lambda: os.getppid() != parent) if exit_with_parent else None)

@@ -113,6 +113,7 @@ def arm_process(
     proc = ctx.Process(
         target=serve_arm,
         args=(robot, bind, 1000.0, keys, keys is None, watchdog_s),
+        kwargs={"exit_with_parent": True},
         daemon=True,
     )
     proc.start()
