@@ -2,8 +2,10 @@
 
 from sim.arm_body import ArmBody
 from sim.client import BulletClient, bullet_client
+from sim.exact import ExactChecker
 from sim.replay import ReplaySettings, ToolAction, ToolEvent, replay
 from sim.screen import WorldScreen
+from sim.sim_arm import SimArm
 from sim.sweep import SweepSettings, sweep
 from sim.validate import validate
 from sim.verdict import Verdict, Violation, ViolationKind
@@ -13,7 +15,9 @@ __all__ = [
     "ArmBody",
     "BodySpec",
     "BulletClient",
+    "ExactChecker",
     "ReplaySettings",
+    "SimArm",
     "SweepSettings",
     "ToolAction",
     "ToolEvent",
