@@ -259,3 +259,45 @@ def bench_stream(
     )
     print_table(console, result)
     _write_json(json_out, result)
+
+
+# ---------------------------------------------------------------------- cells and records (issue 6)
+@app.command("runs")
+def runs_cmd(
+    db: Annotated[Path, typer.Option("--db", help="Results store (SQLite).")] = Path(
+        "runs/results.sqlite"
+    ),
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest runs to list.")] = 20,
+) -> None:
+    """List the runs in a results store, newest first."""
+    from rich.table import Table
+
+    from cells.records import ResultsStore, format_time
+
+    with ResultsStore(db, create=False) as store:
+        runs = store.runs(limit)
+    table = Table(title=f"runs in {db}")
+    for col in ("run", "cell", "started", "finished", "status", "cycles", "NOK", "tightenings"):
+        table.add_column(col, no_wrap=True)
+    for r in runs:
+        table.add_row(
+            str(r.id), r.cell, format_time(r.started), format_time(r.finished), r.status,
+            str(r.cycles), str(r.nok_cycles), str(r.tightenings),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("check-cell")
+def check_cell_cmd(
+    path: Annotated[Path, typer.Argument(help="Cell file (TOML).")],
+) -> None:
+    """Load and validate a cell file; print what it holds."""
+    from cells.cell_file import load_cell
+
+    cell = load_cell(path)
+    console.print(
+        f"{path}: cell {cell.name!r}, takt {cell.takt:g} s; robots "
+        f"{', '.join(f'{r.name} ({r.model} + {r.tool})' for r in cell.robots.values())}; "
+        f"fixtures {', '.join(cell.fixtures) or '-'}; parts {', '.join(cell.parts) or '-'}; "
+        f"holes {', '.join(cell.holes) or '-'}"
+    )
