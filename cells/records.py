@@ -506,6 +506,12 @@ class ResultsStore:
             out.append(TighteningRecord(**values))
         return out
 
+    def db_mode(self) -> tuple[str, int]:
+        """Journal mode and ``synchronous`` level in force (``("wal", 2)``: WAL, FULL)."""
+        mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = self._db.execute("PRAGMA synchronous").fetchone()[0]
+        return str(mode), int(sync)
+
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
