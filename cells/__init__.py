@@ -1,3 +1,88 @@
-"""The cell: cell files, tasks, controller, ZeroMQ, records and the command line."""
+"""The cell: cell files, tightening judgement, records, ZeroMQ streaming and control.
 
-__all__: list[str] = []
+The command line lives in :mod:`cells.cli`; the protocol in :mod:`cells.protocol`
+(specified in ``docs/protocol.md``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Names are resolved on first use: importing ``cells`` (and so starting ``cellctl``)
+# does not load PyBullet or ZeroMQ until something needs them.
+_LAZY = {
+    "ArmCore": "cells.arm_core",
+    "ArmEndpoint": "cells.arm_endpoint",
+    "ArmInterface": "cells.arm_interface",
+    "Cell": "cells.cell_model",
+    "CellFileError": "cells.cell_file",
+    "CheckConfig": "cells.setpoint_checks",
+    "ControlEndpoint": "cells.control_endpoint",
+    "ControlState": "cells.control_endpoint",
+    "Fixture": "cells.cell_model",
+    "Hole": "cells.cell_model",
+    "Judgement": "cells.tightening",
+    "Mode": "cells.arm_core",
+    "Part": "cells.cell_model",
+    "Reaction": "cells.tightening",
+    "ReactionPolicy": "cells.tightening",
+    "Reason": "cells.tightening",
+    "RecordsError": "cells.records",
+    "ResultsStore": "cells.records",
+    "Robot": "cells.cell_model",
+    "Screw": "cells.cell_model",
+    "ScrewFeed": "cells.cell_model",
+    "SecurityError": "cells.security",
+    "SetpointChecker": "cells.setpoint_checks",
+    "SpeedLimits": "cells.cell_model",
+    "StreamConfig": "cells.streamer",
+    "StreamResult": "cells.streamer",
+    "Streamer": "cells.streamer",
+    "StreamerProcess": "cells.streamer",
+    "classify": "cells.tightening",
+    "create_keys": "cells.security",
+    "load_cell": "cells.cell_file",
+}
+
+__all__ = [
+    "ArmCore",
+    "ArmEndpoint",
+    "ArmInterface",
+    "Cell",
+    "CellFileError",
+    "CheckConfig",
+    "ControlEndpoint",
+    "ControlState",
+    "Fixture",
+    "Hole",
+    "Judgement",
+    "Mode",
+    "Part",
+    "Reaction",
+    "ReactionPolicy",
+    "Reason",
+    "RecordsError",
+    "ResultsStore",
+    "Robot",
+    "Screw",
+    "ScrewFeed",
+    "SecurityError",
+    "SetpointChecker",
+    "SpeedLimits",
+    "StreamConfig",
+    "StreamResult",
+    "Streamer",
+    "StreamerProcess",
+    "classify",
+    "create_keys",
+    "load_cell",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cells' has no attribute {name!r}")

@@ -142,7 +142,7 @@ def main() -> None:
     try:
         app()
     except RobotCellError as exc:
-        Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(2)
 
 

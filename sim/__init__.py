@@ -6,6 +6,7 @@ from sim.exact import ExactChecker
 from sim.replay import ReplaySettings, ToolAction, ToolEvent, replay
 from sim.screen import WorldScreen
 from sim.sim_arm import SimArm
+from sim.spindle import Fault, ScrewJoint, SpindleProgram, TighteningTrace, tighten
 from sim.sweep import SweepSettings, sweep
 from sim.validate import validate
 from sim.verdict import Verdict, Violation, ViolationKind
@@ -16,9 +17,13 @@ __all__ = [
     "BodySpec",
     "BulletClient",
     "ExactChecker",
+    "Fault",
     "ReplaySettings",
+    "ScrewJoint",
     "SimArm",
+    "SpindleProgram",
     "SweepSettings",
+    "TighteningTrace",
     "ToolAction",
     "ToolEvent",
     "Verdict",
@@ -30,5 +35,6 @@ __all__ = [
     "bullet_client",
     "replay",
     "sweep",
+    "tighten",
     "validate",
 ]
