@@ -44,11 +44,14 @@ def _root(
 
 
 @app.command()
-def demo(seed: Annotated[int, typer.Option(help="Seed for IK restarts.")] = 0) -> None:
-    """The best end-to-end job that exists: load both arms, solve IK for phone-cell poses."""
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed for IK restarts and planning.")] = 0,
+    holes: Annotated[int, typer.Option(min=1, help="How many holes to approach.")] = 3,
+) -> None:
+    """The best end-to-end job that exists: plan, time and validate moves in the screw cell."""
     from cells.demo import run_demo
 
-    run_demo(console, seed)
+    run_demo(console, seed, holes)
 
 
 @bench_app.command("ik")
@@ -137,8 +140,25 @@ def _write_json(path: Path | None, result: dict) -> None:
     console.print(f"wrote {path}")
 
 
+def _import_pybullet_quietly() -> None:
+    """Import PyBullet with stderr closed: its C code prints a build banner there, which
+    would break the one-line error contract of the command line."""
+    import os
+
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import pybullet  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main() -> None:
     """Entry point of ``cellctl`` and ``python -m cells``."""
+    _import_pybullet_quietly()
     try:
         app()
     except RobotCellError as exc:

@@ -1,56 +1,120 @@
-"""What ``make demo`` runs until the cell controllers exist: both arms, IK on phone-cell poses."""
+"""What ``make demo`` runs until the cell controller exists.
+
+The best end-to-end path that exists today, on the reference screw cell
+(``cells/phone_screw.toml``): load and validate the cell file, and for each of the
+first holes solve IK for the approach pose above the hole (tool along the hole axis),
+plan a collision-free joint path to it with the batched sphere model, time it under
+the arm's joint limits, and validate it in PyBullet (exact sweep and 1 kHz physics
+replay). A table shows every step's outcome and time. Screw driving itself, the
+presenter pick and the tightening judgement come with the cell controller.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from spatialmath import SE3
 
-from planners import load_arm, solve_ik
+from cells.cell_file import load_cell
+from planners import (
+    CollisionModel,
+    collision_space,
+    obstacles_from_urdf,
+    plan,
+    solve_ik,
+    time_parameterize,
+)
+from planners.scene import Obstacle, Scene
+from planners.urdf import model_dir
+from sim.screen import WorldScreen
+from sim.validate import validate
+from sim.world import World
 
-__all__ = ["run_demo"]
+__all__ = ["REFERENCE_CELL", "run_demo"]
 
-# (arm, tool, base pose in the world) and TCP targets over a phone mid-frame on a table.
-_ARMS = (("ur5e", "screwdriver"), ("panda", "franka_hand"))
-# Screw holes of a mid-frame 0.45 m in front of the base, tool pointing down (x, y, z in m).
-_TARGETS = {
-    "above frame": (0.45, 0.00, 0.15),
-    "hole h1": (0.38, -0.03, 0.02),
-    "hole h4": (0.52, 0.03, 0.02),
-    "tray pick": (0.30, 0.35, 0.05),
-    "presenter": (0.25, -0.35, 0.08),
-}
+REFERENCE_CELL = Path(__file__).resolve().parent / "phone_screw.toml"
+_APPROACH = 0.03  # m above the hole, along its axis
 
 
-def run_demo(console: Console, seed: int = 0) -> None:
-    """Print, per arm and target, whether IK found a configuration and how fast."""
+def run_demo(
+    console: Console, seed: int = 0, holes: int = 3, cell_path: Path = REFERENCE_CELL
+) -> None:
+    """Plan, time and validate moves to the first ``holes`` approach poses of a cell."""
     rng = np.random.default_rng(seed)
-    table = Table(title="IK, tool pointing down")
-    for col in ("arm", "target", "ok", "err um", "q [rad]", "us"):
-        table.add_column(col, no_wrap=True)
-    failures: list[str] = []
-    console.print("arms: ur5e + screwdriver, panda + franka_hand; TCP targets [m]:")
-    for k, v in _TARGETS.items():
-        console.print(f"  {k:12s} {v}")
-    for arm_name, tool in _ARMS:
-        arm = load_arm(arm_name, tool)
-        q_ref = arm.configuration("ready")
-        solve_ik(arm, arm.fk(q_ref), q_ref)  # compile or load the solver before timing
-        for label, xyz in _TARGETS.items():
-            T = SE3.Trans(*xyz) * SE3.Rx(np.pi)
-            t0 = time.perf_counter()
-            res = solve_ik(arm, T, q_ref, rng=rng)
-            dt = (time.perf_counter() - t0) * 1e6
-            ok = "[green]yes[/]" if res.success else "[red]no[/]"
-            q = " ".join(f"{v:+.2f}" for v in res.q)
-            table.add_row(arm_name, label, ok, f"{res.position_error * 1e6:.2f}", q, f"{dt:.0f}")
-            if res.success:
-                q_ref = res.q
-            else:
-                failures.append(f"{arm_name} {label}: {res.reason}")
+    t0 = time.perf_counter()
+    cell = load_cell(cell_path)
+    robot = next(iter(cell.robots.values()))
+    arm = robot.arm
+    loaded = time.perf_counter() - t0
+    console.print(
+        f"cell [bold]{cell.name}[/] ({cell_path.name}): {robot.name} = {robot.model} + "
+        f"{robot.tool}, {len(cell.holes)} holes, takt {cell.takt:.1f} s, loaded in {loaded:.2f} s"
+    )
+    obstacles: list[Obstacle] = []
+    for fixture in cell.world_spec().bodies:
+        path = model_dir(fixture.model) / f"{fixture.model}.urdf"
+        obstacles.extend(obstacles_from_urdf(path, fixture.pose, prefix=fixture.name))
+    t0 = time.perf_counter()
+    model = CollisionModel(arm, Scene(tuple(obstacles), padding=0.002))
+    space = collision_space(model, arm)
+    built = time.perf_counter() - t0
+    console.print(
+        f"sphere model: {model.n_spheres} spheres, {len(obstacles)} obstacles ({built:.2f} s)"
+    )
+
+    table = Table(title="Approach moves: IK -> plan -> time -> validate in PyBullet")
+    for col in (
+        "hole",
+        "IK",
+        "plan",
+        "waypoints",
+        "duration s",
+        "verdict",
+        "min clearance mm",
+        "ms",
+    ):
+        table.add_column(col, justify="right")
+    q = arm.configuration("ready")
+    with World(cell.world_spec()) as world:
+        screen = WorldScreen(world, robot.name)
+        for hole in list(cell.holes.values())[:holes]:
+            started = time.perf_counter()
+            goal = solve_ik(arm, hole.tcp_pose(_APPROACH), q, rng=rng)
+            if not goal.success:
+                table.add_row(hole.name, f"[red]{goal.reason}[/]", "", "", "", "", "", "")
+                continue
+            result = plan(space, q, goal.q, rng=rng, timeout=2.0)
+            if result.path.size == 0:
+                table.add_row(hole.name, "ok", f"[red]{result.reason}[/]", "", "", "", "", "")
+                continue
+            timed = time_parameterize(result.path, arm.limits)
+            if timed.trajectory is None:
+                table.add_row(
+                    hole.name,
+                    "ok",
+                    "ok",
+                    str(len(result.path)),
+                    f"[red]{timed.reason}[/]",
+                    "",
+                    "",
+                    "",
+                )
+                continue
+            verdict = validate(world, robot.name, timed.trajectory, screen=screen)
+            elapsed = (time.perf_counter() - started) * 1e3
+            ok = "[green]OK[/]" if verdict.ok else f"[red]{verdict.first}[/]"
+            clearance = (
+                "far"
+                if not np.isfinite(verdict.min_clearance)
+                else f"{verdict.min_clearance * 1e3:.1f}"
+            )
+            duration = f"{timed.trajectory.duration:.2f}"
+            waypoints = str(len(result.path))
+            table.add_row(
+                hole.name, "ok", "ok", waypoints, duration, ok, clearance, f"{elapsed:.0f}"
+            )
+            q = np.asarray(goal.q)
     console.print(table)
-    for line in failures:
-        console.print(line)

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from cells.cli import app
 
 
-def test_demo_solves_every_target() -> None:
-    result = CliRunner().invoke(app, ["demo"])
+def test_demo_plans_times_and_validates_approach_moves() -> None:
+    result = CliRunner().invoke(app, ["demo", "--holes", "2"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("yes") == 10
-    assert " no " not in result.output
+    assert "phone_screw" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("│   h")]
+    assert len(rows) == 2
+    assert all(" OK " in row for row in rows), result.output
 
 
-def test_typed_error_is_one_line_and_exit_code_2() -> None:
-    code = (
-        "import sys; sys.argv = ['cellctl', 'demo'];"
-        "import cells.demo as d; from planners import load_arm;"
-        "d._ARMS = (('ur99', None),);"
-        "from cells.cli import main; main()"
+def test_typed_error_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_cell.toml"
+    bad.write_text(
+        Path("cells/phone_screw.toml").read_text().replace('arm = "ur5e"', 'arm = "ur99"', 1)
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cells", "check-cell", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: unknown arm 'ur99'; valid: panda, ur5e"]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "bad_cell.toml:" in lines[0] and "ur99" in lines[0]
+    assert "ur5e" in lines[0]  # the valid arms are listed
     assert "Traceback" not in proc.stderr
