@@ -3,7 +3,15 @@
 :func:`time_parameterize` turns joint waypoints (a planner's path, the IK samples of a
 Cartesian line) into a :class:`~planners.trajectory.Trajectory` that respects per-joint
 position, velocity, acceleration and jerk limits and, optionally, a TCP speed cap. It
-builds two candidates and returns the shorter (:class:`TimingMethod`):
+builds up to three candidates and returns the shortest (:class:`TimingMethod`):
+
+* **Curve** (:mod:`planners.timing_spline`), for dense, smoothly turning waypoints (IK
+  samples of a Cartesian line, a finely sampled arc): a smooth degree-5 least-squares
+  spline within ``curve_tolerance`` (default 1e-4 rad) of every waypoint, and with an
+  arm within ``tcp_tolerance`` (default 0.1 mm) of every waypoint's TCP, then the same
+  TOPP and jerk filter as the blended candidate. Built first; stop-and-go follows only
+  when a lower bound of its duration is below the curve's, and the blended candidate
+  (a corner blend at every dense sample, so jerk-bound) is then not built.
 
 * **Stop-and-go** (:mod:`planners.timing_lines`): ruckig's time-optimal jerk-limited
   profile along each straight line of the polyline, at rest at every corner. Exact
@@ -63,10 +71,11 @@ from numpy.typing import NDArray
 from planners.arrays import as_vector
 from planners.errors import InputError
 from planners.limits import JointLimits
-from planners.timing_blended import blended
+from planners.timing_blended import blended, curve
 from planners.timing_check import CandidateError, NotShorterError, TimingStatus, peak_figures
 from planners.timing_lines import line_tcp_gain, stop_and_go
-from planners.timing_path import BlendedPath, split_at_corners
+from planners.timing_path import BlendedPath, dedupe, split_at_corners
+from planners.timing_spline import fit_curve, is_dense
 from planners.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -91,11 +100,17 @@ class TimingMethod(Enum):
             and jerk filter.
         STOP_AND_GO: ruckig along each straight line of the polyline, at rest at every
             corner (the path followed exactly).
+        CURVE: A smooth degree-5 spline fitted through dense waypoints within
+            ``curve_tolerance`` of each (:mod:`planners.timing_spline`), TOPP and jerk
+            filter. ``AUTO`` builds it (first) when the waypoints are dense and smoothly
+            turning (``is_dense``: >= 6 waypoints, turns <= 0.35 rad, neighbouring
+            segment lengths within 4x) and ``blend_tolerance`` is not 0.
     """
 
     AUTO = "auto"
     BLENDED = "blended"
     STOP_AND_GO = "stop_and_go"
+    CURVE = "curve"
 
 
 @dataclass(frozen=True)
@@ -222,6 +237,8 @@ def time_parameterize(
     margin: float = 1e-3,
     max_attempts: int = 6,
     method: TimingMethod = TimingMethod.AUTO,
+    curve_tolerance: float = 1e-4,
+    tcp_tolerance: float = 1e-4,
 ) -> TimingResult:
     """Time-parameterize joint waypoints under joint limits and a TCP speed cap.
 
@@ -246,8 +263,15 @@ def time_parameterize(
             check fails, and ``margin`` of the TCP speed cap. Every result is
             checked against the full limits.
         max_attempts: Build-and-check passes (per candidate) before giving up.
-        method: Which candidate(s) to build; ``AUTO`` returns the shorter, and
+        method: Which candidate(s) to build; ``AUTO`` returns the shortest, and
             ``stats.method`` says which one that was.
+        curve_tolerance: Largest joint distance [rad] (Euclidean) of the ``CURVE``
+            candidate's curve from each waypoint (its curve also stays within
+            ``blend_tolerance`` of the polyline between waypoints).
+        tcp_tolerance: With an ``arm``, largest TCP distance [m] of the ``CURVE``
+            candidate's curve from each waypoint's TCP, and the most its TCP may stray
+            further from the straight TCP chord between two waypoints than the joint
+            polyline does (for a Cartesian line: from the line).
 
     Returns:
         A :class:`TimingResult`; on success ``trajectory`` starts at time 0 at
@@ -268,14 +292,16 @@ def time_parameterize(
         raise InputError(f"margin: expected a fraction in [0, 0.5), got {margin!r}")
     if max_attempts < 1:
         raise InputError(f"max_attempts: expected >= 1, got {max_attempts!r}")
+    for field, value in (("curve_tolerance", curve_tolerance), ("tcp_tolerance", tcp_tolerance)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{field}: expected a positive distance, got {value!r}")
     if not isinstance(method, TimingMethod):
         raise InputError(
             f"method: expected one of {[m.name for m in TimingMethod]} (TimingMethod),"
             f" got {method!r}"
         )
     try:
-        bp0 = BlendedPath.from_waypoints(W, blend_tolerance if blend_tolerance > 0 else 1.0)
-        Wd = bp0.waypoints
+        Wd = dedupe(W)
         if len(Wd) == 1:
             if (v0 is not None and np.any(v0 != 0)) or (v1 is not None and np.any(v1 != 0)):
                 raise CandidateError(
@@ -297,22 +323,56 @@ def time_parameterize(
     lines = split_at_corners(Wd)
     candidates: list[tuple[TimingMethod, float]] = []
     best: tuple[Trajectory, dict[str, float]] | None = None
+    best_method: TimingMethod | None = None
     failure: CandidateError | None = None
-    if method is not TimingMethod.BLENDED:
+    use_curve = method is TimingMethod.CURVE or (
+        method is TimingMethod.AUTO and blend_tolerance > 0 and is_dense(Wd)
+    )
+    if use_curve:
         try:
-            best = _stop_and_go(lines, limits, arm, tcp_speed, sd0, sd1, margin, max_attempts)
-            candidates.append((TimingMethod.STOP_AND_GO, best[0].duration))
+            if blend_tolerance <= 0:
+                raise CandidateError(
+                    TimingStatus.INFEASIBLE,
+                    "curve: blend_tolerance 0 asks for the polyline, at rest at every corner",
+                )
+            sp = fit_curve(
+                Wd, tolerance=curve_tolerance, blend_tolerance=blend_tolerance,
+                lower=limits.lower, upper=limits.upper,
+                start_tangent=first if sd0 > 0 else None,
+                end_tangent=last if sd1 > 0 else None, arm=arm, tcp_tolerance=tcp_tolerance,
+            )  # fmt: skip
+            best = curve(sp, limits, arm, tcp_speed, sd0, sd1, margin, max_attempts)
+            best_method = TimingMethod.CURVE
+            candidates.append((TimingMethod.CURVE, best[0].duration))
         except CandidateError as fail:
             failure = fail
+            logger.debug("curve candidate: %s", fail.reason)
+    sg_wanted = method is TimingMethod.STOP_AND_GO or (
+        method is TimingMethod.AUTO
+        and (best is None or _stop_and_go_bound(lines, limits, sd0, sd1) < best[0].duration)
+    )
+    if sg_wanted:
+        try:
+            res = _stop_and_go(lines, limits, arm, tcp_speed, sd0, sd1, margin, max_attempts)
+            candidates.append((TimingMethod.STOP_AND_GO, res[0].duration))
+            if best is None or res[0].duration < best[0].duration:
+                best, best_method = res, TimingMethod.STOP_AND_GO
+        except CandidateError as fail:
+            failure = fail if best is None else failure
             logger.debug("stop-and-go candidate: %s", fail.reason)
-    if method is not TimingMethod.STOP_AND_GO:
+    # With dense waypoints the blended path has a corner blend at every sample, which
+    # makes it jerk-bound: AUTO does not build it when the curve candidate succeeded.
+    if method is TimingMethod.BLENDED or (
+        method is TimingMethod.AUTO and best_method is not TimingMethod.CURVE
+    ):
         bound = best[0].duration if best is not None else np.inf
+        bp0 = BlendedPath.from_waypoints(Wd, blend_tolerance if blend_tolerance > 0 else 1.0)
         try:
             blend_res = blended(bp0, lines, limits, arm, tcp_speed, sd0, sd1, margin,
                                max_attempts, blend_tolerance, bound)  # fmt: skip
             candidates.append((TimingMethod.BLENDED, blend_res[0].duration))
             if best is None or blend_res[0].duration < best[0].duration:
-                best = blend_res
+                best, best_method = blend_res, TimingMethod.BLENDED
         except NotShorterError:
             pass
         except CandidateError as fail:
@@ -333,10 +393,30 @@ def time_parameterize(
         attempts=int(info["attempts"]),
         path_length=float(info["length"]),
         peak_ratio=tuple((k, info[k]) for k in ("velocity", "acceleration", "jerk", "tcp_speed")),
-        method=TimingMethod.STOP_AND_GO if info["stop_and_go"] else TimingMethod.BLENDED,
+        method=best_method,
         candidates=tuple(candidates),
     )
     return TimingResult(TimingStatus.SUCCESS, None, traj, stats)
+
+
+def _stop_and_go_bound(
+    lines: list[NDArray[np.float64]], limits: JointLimits, sd0: float, sd1: float
+) -> float:
+    """A lower bound of the stop-and-go duration [s] (0 with a moving start or end).
+
+    Each line from rest to rest takes at least the time of the velocity- and
+    acceleration-limited (no jerk limit) bang-bang profile along it.
+    """
+    if sd0 > 0 or sd1 > 0:
+        return 0.0
+    D = np.array([run[-1] - run[0] for run in lines])
+    length = np.linalg.norm(D, axis=1)
+    au = np.abs(D) / length[:, None]
+    with np.errstate(divide="ignore"):
+        v = np.min(limits.velocity / au, axis=1)
+        a = np.min(limits.acceleration / au, axis=1)
+    t = np.where(length <= v * v / a, 2 * np.sqrt(length / a), length / v + v / a)
+    return float(np.sum(t))
 
 
 def _stop_and_go(

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from planners.limits import JointLimits
 from planners.timing_check import CandidateError, NotShorterError, TimingStatus, peak_figures
-from planners.timing_path import BlendedPath
+from planners.timing_path import BlendedPath, TimingPath
 from planners.timing_profile import FilteredProfile, speed_caps, topp, window_max
 from planners.trajectory import Trajectory
 
@@ -94,7 +94,7 @@ def blended(
 
 
 def _single(
-    bp: BlendedPath,
+    bp: TimingPath,
     limits: JointLimits,
     arm: Arm | None,
     tcp_speed: float | None,
@@ -206,7 +206,7 @@ def _single(
 
 
 def _jerk_at_breakpoints(
-    bp: BlendedPath, profile: FilteredProfile, jerk: NDArray[np.float64]
+    bp: TimingPath, profile: FilteredProfile, jerk: NDArray[np.float64]
 ) -> float:
     """Largest joint jerk / limit of ``q(s_f(t))`` at the filter's breakpoints.
 
@@ -222,7 +222,7 @@ def _jerk_at_breakpoints(
     return float(np.max(np.abs(j) / jerk)) if j.size else 0.0
 
 
-def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) -> Trajectory:
+def _compose(bp: TimingPath, profile: FilteredProfile, names: tuple[str, ...]) -> Trajectory:
     """Sample ``q(s_f(t))`` at knots placed at every jerk discontinuity."""
     ta, tb = profile.t_start, profile.t_end
     n_fill = max(2, int(np.ceil((tb - ta) / _KNOT_SPACING)) + 1)
@@ -252,3 +252,28 @@ def _compose(bp: BlendedPath, profile: FilteredProfile, names: tuple[str, ...]) 
     q[0], q[-1] = bp.waypoints[0], bp.waypoints[-1]
     qdd[0], qdd[-1] = 0.0, 0.0
     return Trajectory(names, cand - ta, q, qd, qdd)
+
+
+def curve(
+    sp: TimingPath,
+    limits: JointLimits,
+    arm: Arm | None,
+    tcp_speed: float | None,
+    sd0: float,
+    sd1: float,
+    margin: float,
+    max_attempts: int,
+    bound: float = np.inf,
+) -> tuple[Trajectory, dict[str, float]]:
+    """The curve candidate: TOPP and jerk filter on a smooth fitted curve (one part).
+
+    Same machinery as the blended candidate (:func:`_single`) on a
+    :class:`~planners.timing_spline.SplinePath`.
+
+    Raises:
+        CandidateError: no trajectory within the limits (status and reason).
+        NotShorterError: the duration cannot be below ``bound`` [s].
+    """
+    traj, info = _single(sp, limits, arm, tcp_speed, sd0, sd1, margin, max_attempts, bound)
+    info["stop_and_go"] = 0.0
+    return traj, info

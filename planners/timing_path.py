@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from math import comb
+from typing import Protocol
 
 import numba as nb
 import numpy as np
@@ -34,7 +35,7 @@ from numpy.typing import NDArray
 from planners.arrays import frozen
 from planners.errors import InputError
 
-__all__ = ["BlendedPath", "split_at_corners"]
+__all__ = ["BlendedPath", "TimingPath", "dedupe", "split_at_corners"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -51,7 +52,39 @@ _B2P = np.array(
 _T = np.linspace(0.0, 1.0, 65)
 
 
-def _dedupe(waypoints: NDArray[np.float64]) -> NDArray[np.float64]:
+class TimingPath(Protocol):
+    """What the TOPP-and-filter timing needs of a geometric path ``q(s)``.
+
+    :class:`BlendedPath` and :class:`~planners.timing_spline.SplinePath` provide it.
+    ``s0``/``is_blend`` tell where the path is curved (denser trajectory knots there);
+    ``breakpoints`` are where its third derivative may jump (trajectory knots there).
+    """
+
+    @property
+    def waypoints(self) -> NDArray[np.float64]: ...
+
+    @property
+    def s0(self) -> NDArray[np.float64]: ...
+
+    @property
+    def is_blend(self) -> NDArray[np.bool_]: ...
+
+    @property
+    def dof(self) -> int: ...
+
+    @property
+    def length(self) -> float: ...
+
+    @property
+    def breakpoints(self) -> NDArray[np.float64]: ...
+
+    def grid(self, intervals: int = 100, per_blend: int = 8) -> NDArray[np.float64]: ...
+
+    def __call__(self, s: npt.ArrayLike, order: int = 0) -> NDArray[np.float64]: ...
+
+
+def dedupe(waypoints: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The waypoints without repeats (closer than 1e-12 rad to the last one kept)."""
     keep = np.ones(len(waypoints), bool)
     last = waypoints[0]
     for i in range(1, len(waypoints)):
@@ -191,7 +224,7 @@ class BlendedPath:
             raise InputError("path: every waypoint value must be finite")
         if not (np.isfinite(tolerance) and tolerance > 0):
             raise InputError(f"blend_tolerance: expected a positive number, got {tolerance!r}")
-        W = _dedupe(W)
+        W = dedupe(W)
         dof = W.shape[1]
         if len(W) == 1:
             empty = frozen(np.zeros(0))

@@ -198,18 +198,28 @@ def test_hybrid_is_never_longer_than_either_candidate(arm: Arm, rng: np.random.G
         assert lines.stats.method is TimingMethod.STOP_AND_GO
         shortest = min(blended.trajectory.duration, lines.trajectory.duration)
         assert auto.trajectory.duration <= shortest * (1 + 1e-9)
-        winner = blended if auto.stats.method is TimingMethod.BLENDED else lines
+        by_method = {TimingMethod.BLENDED: blended, TimingMethod.STOP_AND_GO: lines}
+        if auto.stats.method is TimingMethod.CURVE:  # dense samples only
+            by_method[TimingMethod.CURVE] = time_parameterize(
+                W, arm.limits, method=TimingMethod.CURVE
+            )
+        else:
+            assert auto.stats.candidates[0][0] is TimingMethod.STOP_AND_GO
+        assert auto.stats.method is not None
+        winner = by_method[auto.stats.method]
         assert winner.trajectory is not None
         assert auto.trajectory.duration == pytest.approx(winner.trajectory.duration, rel=1e-12)
-        assert auto.stats.candidates[0][0] is TimingMethod.STOP_AND_GO
         assert check_limits(auto.trajectory, arm.limits).ok
 
 
-def test_dense_curve_samples_pick_the_blended_path(arm: Arm, rng: np.random.Generator) -> None:
+def test_dense_curve_samples_pick_the_curve(arm: Arm, rng: np.random.Generator) -> None:
     W = _hybrid_paths(arm, rng)[-1]
     res = time_parameterize(W, arm.limits)
-    assert res.stats.method is TimingMethod.BLENDED
-    assert {m for m, _ in res.stats.candidates} == set(TimingMethod) - {TimingMethod.AUTO}
+    assert res.stats.method is TimingMethod.CURVE
+    assert res.stats.candidates[0][0] is TimingMethod.CURVE
+    blended = time_parameterize(W, arm.limits, method=TimingMethod.BLENDED)
+    assert res.trajectory is not None and blended.trajectory is not None
+    assert res.trajectory.duration < blended.trajectory.duration
 
 
 def test_method_must_be_a_timing_method() -> None:
