@@ -30,6 +30,18 @@ timed on it:
   **ruckig on line** is the same stop-and-go held on each segment: one DoF (the arc
   length) under the tightest joint limits along the segment.
 
+A third set, **line** (under ``line``), is what every pick, place and screw approach
+times: ``n // 4`` (at least 10) random straight Cartesian lines of 3 to 15 cm with the
+tool pointing down, half vertical descents and half horizontal moves, in the cell
+workspace in front of the arm (``LINE_BOX``), turned into joint waypoints by
+:func:`planners.cartesian.cartesian_line` (1 mm samples; lines whose IK fails are
+redrawn). Ours is timed with the arm (so the curve candidate's TCP checks run); the
+bound is toppra on the *same* path ours follows (the fitted curve,
+:func:`planners.timing_spline.fit_curve`, else the blended path); the peers are ruckig
+on line (a stop at every 1 mm sample) and ours with ``method=BLENDED`` (the behaviour
+before the curve candidate). ``tcp_deviation_mm_max`` is the largest distance of our
+TCP from the straight line, sampled at 1 kHz.
+
 Ratios are durations divided by toppra's bound for the same path. Compute times are
 wall-clock per path on this machine (single process); for ours the thread's CPU time is
 reported too (``compute_cpu_ms_median`` / ``_p95``), which other load on a shared
@@ -46,20 +58,26 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from planners import Arm, load_arm
+from planners import Arm, load_arm, solve_ik
+from planners.cartesian import cartesian_line
+from planners.errors import InputError
 from planners.limit_check import check_limits
 from planners.limits import JointLimits
-from planners.timing import time_parameterize
-from planners.timing_path import BlendedPath
+from planners.timing import TimingMethod, time_parameterize
+from planners.timing_check import CandidateError
+from planners.timing_path import BlendedPath, TimingPath
+from planners.timing_spline import fit_curve
 
-__all__ = ["ARMS", "BLEND_TOLERANCE", "CELL_SPREAD", "print_table", "run"]
+__all__ = ["ARMS", "BLEND_TOLERANCE", "CELL_SPREAD", "LINE_BOX", "print_table", "run"]
 
 ARMS: tuple[tuple[str, str], ...] = (("ur5e", "screwdriver"), ("panda", "franka_hand"))
 BLEND_TOLERANCE = 0.05  # rad
 CELL_SPREAD = 0.5  # rad, cell-like waypoints within ready +- this
+LINE_BOX = ((0.25, 0.55), (-0.3, 0.3), (0.05, 0.4))  # line start/end box (x, y, z) [m]
+LINE_LENGTH = (0.03, 0.15)  # m
 
 
-def _toppra_path(bp: BlendedPath) -> Any:
+def _toppra_path(bp: TimingPath) -> Any:
     import toppra
 
     class _Path(toppra.interpolator.AbstractGeometricPath):
@@ -79,7 +97,7 @@ def _toppra_path(bp: BlendedPath) -> Any:
     return _Path()
 
 
-def _toppra(bp: BlendedPath, limits: JointLimits, grid: np.ndarray) -> tuple[float, float]:
+def _toppra(bp: TimingPath, limits: JointLimits, grid: np.ndarray) -> tuple[float, float]:
     """toppra's velocity + acceleration optimum on the path: (duration [s], compute [s])."""
     import toppra
     import toppra.algorithm as algo
@@ -238,16 +256,121 @@ def _run_set(
                  "ruckig_stop_and_go": ruck, "ruckig_on_line": line}  # fmt: skip
 
 
+def _line_paths(
+    arm: Arm, n: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` Cartesian lines, tool down: (joint samples, TCP start, TCP end)."""
+    from spatialmath import SE3
+
+    lo, hi = np.array(LINE_BOX).T
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    tries = 0
+    while len(out) < n and tries < 50 * n:
+        tries += 1
+        length = rng.uniform(*LINE_LENGTH)
+        if len(out) % 2 == 0:  # vertical descent
+            direction = np.array([0.0, 0.0, -1.0])
+        else:
+            phi = rng.uniform(0.0, 2 * np.pi)
+            direction = np.array([np.cos(phi), np.sin(phi), 0.0])
+        a = rng.uniform(lo, hi)
+        b = a + length * direction
+        if np.any(b < lo) or np.any(b > hi):
+            continue
+        down = SE3.Rx(np.pi) * SE3.Rz(rng.uniform(-np.pi / 2, np.pi / 2))
+        ik = solve_ik(arm, SE3.Trans(*a) * down, arm.configuration("ready"))
+        if not ik.success:
+            continue
+        try:
+            line = cartesian_line(arm, ik.q, SE3.Trans(*b) * down)
+        except InputError:
+            continue
+        if line.fraction < 1.0 or len(line.path) < 2:
+            continue
+        out.append((np.asarray(line.path), a, b))
+    return out
+
+
+def _line_deviation(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    d = b - a
+    lam = np.clip((p - a) @ d / (d @ d), 0.0, 1.0)[:, None]
+    return float(np.max(np.linalg.norm(p - a - lam * d, axis=1)))
+
+
+def _run_lines(
+    arm: Arm, lines: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Ours, toppra's bound on our path, ruckig on line and our blended path (before)."""
+    limits = arm.limits
+    ours_r, ours_ms, ours_cpu_ms, top_ms, line_r, line_ms, old_r, old_ms = ([] for _ in range(8))
+    durations: list[float] = []
+    tcp_dev: list[float] = []
+    methods: dict[str, int] = {}
+    violations = failures = 0
+    for W, a, b in lines:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        res = time_parameterize(W, limits, arm=arm, blend_tolerance=BLEND_TOLERANCE)
+        ours_ms.append((time.perf_counter() - t0) * 1e3)
+        ours_cpu_ms.append((time.thread_time() - c0) * 1e3)
+        path: TimingPath
+        try:
+            path = fit_curve(W, tolerance=1e-4, blend_tolerance=BLEND_TOLERANCE,
+                             lower=limits.lower, upper=limits.upper, arm=arm)  # fmt: skip
+        except CandidateError:
+            path = BlendedPath.from_waypoints(W, BLEND_TOLERANCE)
+        bound, dt = _toppra(path, limits, path.grid())
+        top_ms.append(dt * 1e3)
+        dur, dt = _ruckig_on_line(W, limits)
+        line_ms.append(dt * 1e3)
+        line_r.append(dur / bound)
+        t0 = time.perf_counter()
+        old = time_parameterize(W, limits, arm=arm, blend_tolerance=BLEND_TOLERANCE,
+                                method=TimingMethod.BLENDED)  # fmt: skip
+        old_ms.append((time.perf_counter() - t0) * 1e3)
+        old_r.append(old.trajectory.duration / bound if old.trajectory else float("nan"))
+        if res.trajectory is None:
+            failures += 1
+            ours_r.append(float("nan"))
+            continue
+        tr = res.trajectory
+        if res.stats.method is not None:
+            methods[res.stats.method.value] = methods.get(res.stats.method.value, 0) + 1
+        durations.append(tr.duration)
+        ours_r.append(tr.duration / bound)
+        violations += len(check_limits(tr, limits, rate_hz=1000.0).violations)
+        p = arm.fk_batch(tr.sample(np.arange(0.0, tr.duration, 1e-3)))[:, :3, 3]
+        tcp_dev.append(_line_deviation(p, a, b))
+    doc = _summary(ours_r, ours_ms)
+    doc["n"] = len(lines)
+    doc["violations"] = violations
+    doc["failures"] = failures
+    doc["duration_s_median"] = float(np.median(durations)) if durations else float("nan")
+    doc["methods"] = dict(sorted(methods.items()))
+    doc["compute_cpu_ms_median"] = float(np.median(ours_cpu_ms))
+    doc["compute_cpu_ms_p95"] = float(np.percentile(ours_cpu_ms, 95))
+    doc["tcp_deviation_mm_max"] = float(np.max(tcp_dev)) * 1e3 if tcp_dev else float("nan")
+    doc["samples_median"] = float(np.median([len(W) for W, _, _ in lines]))
+    line = _summary(line_r, line_ms)
+    line["deviation_rad_median"] = line["deviation_rad_max"] = 0.0
+    peers = {"toppra_vel_acc": _summary([1.0] * len(lines), top_ms), "ruckig_on_line": line,
+             "ours_blended_before": _summary(old_r, old_ms)}  # fmt: skip
+    return doc, peers
+
+
 def run(n: int = 200, seed: int = 0, progress: Console | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON document (see the module docstring)."""
     out: dict[str, Any] = {
         "arms": {},
         "peers": {},
         "cell": {"arms": {}, "peers": {}},
+        "line": {"arms": {}, "peers": {}},
         "settings": {"seed": seed, "waypoints": [3, 8], "blend_tolerance_rad": BLEND_TOLERANCE,
                      "check_rate_hz": 1000.0, "rtol": 1e-6,
                      "cell": {"waypoints": [3, 6], "spread_rad": CELL_SPREAD,
-                              "around": "ready"}},
+                              "around": "ready"},
+                     "line": {"n": max(10, n // 4), "length_m": list(LINE_LENGTH),
+                              "box_m": [list(r) for r in LINE_BOX], "step_m": 0.001,
+                              "kinds": ["vertical descent", "horizontal"], "tool": "down"}},
     }  # fmt: skip
     for arm_name, tool in ARMS:
         arm = load_arm(arm_name, tool)
@@ -264,6 +387,15 @@ def run(n: int = 200, seed: int = 0, progress: Console | None = None) -> dict[st
             target["arms"][arm_name] = ours
             for peer, doc in peers.items():
                 target["peers"].setdefault(peer, {})[arm_name] = doc
+        lines = _line_paths(arm, max(10, n // 4), rng)
+        for W, _, _ in lines[:3]:
+            time_parameterize(W, limits, arm=arm, blend_tolerance=BLEND_TOLERANCE)
+        if progress is not None:
+            progress.print(f"{arm_name}: {len(lines)} line paths ...")
+        ours, peers = _run_lines(arm, lines)
+        out["line"]["arms"][arm_name] = ours
+        for peer, doc in peers.items():
+            out["line"]["peers"].setdefault(peer, {})[arm_name] = doc
     return out
 
 
@@ -289,6 +421,24 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
             ]  # fmt: skip
             for name, jerk, row, viol, dev, picked in rows:
                 table.add_row(set_name, arm, name, jerk, str(row["n"]),
+                              f"{row['ratio_median']:.4f}", f"{row['ratio_p95']:.4f}",
+                              f"{row['compute_ms_median']:.2f}", f"{row['compute_ms_p95']:.2f}",
+                              viol, dev, picked)  # fmt: skip
+    if result.get("line", {}).get("arms"):
+        doc = result["line"]
+        for arm, ours in doc["arms"].items():
+            methods = ours.get("methods", {})
+            used = " / ".join(f"{v} {k}" for k, v in methods.items())
+            rows = [
+                ("ours", "yes", ours, str(ours["violations"]),
+                 f"TCP <= {ours['tcp_deviation_mm_max']:.4f} mm", used),
+                ("toppra (bound)", "no", doc["peers"]["toppra_vel_acc"][arm], "-", "", ""),
+                ("ruckig on line", "yes", doc["peers"]["ruckig_on_line"][arm], "-", "0", ""),
+                ("ours blended (before)", "yes", doc["peers"]["ours_blended_before"][arm], "-",
+                 f"<= {BLEND_TOLERANCE}", ""),
+            ]  # fmt: skip
+            for name, jerk, row, viol, dev, picked in rows:
+                table.add_row("line", arm, name, jerk, str(row["n"]),
                               f"{row['ratio_median']:.4f}", f"{row['ratio_p95']:.4f}",
                               f"{row['compute_ms_median']:.2f}", f"{row['compute_ms_p95']:.2f}",
                               viol, dev, picked)  # fmt: skip
