@@ -116,7 +116,7 @@ def stop_and_go(
         length = float(np.linalg.norm(d))
         u = d / length
         au = np.abs(u)
-        moving = au > 0
+        moving = au > 1e-12  # a unit vector: some component is >= 1/sqrt(dof); tiny ones overflow
         v_s = float(np.min(limits.velocity[moving] / au[moving])) * scale[0]
         a_s = float(np.min(limits.acceleration[moving] / au[moving])) * scale[1]
         j_s = float(np.min(limits.jerk[moving] / au[moving])) * scale[2]
