@@ -54,7 +54,9 @@ import numpy.typing as npt
 from numpy.typing import NDArray
 
 from planners import collision_kernel as kernel
+from planners import collision_packed as packed
 from planners.arm import Arm
+from planners.collision_fk import link_poses, sphere_centres
 from planners.errors import InputError, ModelError, UnknownNameError
 from planners.scene import Box, Capsule, Cylinder, Scene, Sphere
 from planners.spheres import LinkSpheres, _origin, robot_spheres, shape_spheres
@@ -403,7 +405,7 @@ class CollisionModel:
             float(self.scene.padding),
         )
         self._dist_args = (*self._fk_args, *self._group_args, *self._obstacle_args, pairs)
-        self._packed = kernel.pack(self._args)
+        self._packed = packed.pack(self._args)
 
     def _never_colliding(self, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
         """Pairs whose relative motion is one or two joints and that cannot touch.
@@ -460,7 +462,7 @@ class CollisionModel:
             grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(cols))
             Q = np.tile(q0, (len(grid), 1))
             Q[:, cols] = grid
-            W = kernel.sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
+            W = sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
             A = W[:, gstart[g] : gstart[g + 1]]
             B = W[:, gstart[h] : gstart[h + 1]]
             d_min = np.inf
@@ -472,7 +474,7 @@ class CollisionModel:
                     - b_[:, None, :, 3]
                 )
                 d_min = min(d_min, float(d.min()))
-            P = kernel.link_poses(Q, self._fk_args)
+            P = link_poses(Q, self._fk_args)
             margin = 0.0
             centres = np.concatenate([A[..., :3], B[..., :3]], axis=1)
             for c in cols:
@@ -519,7 +521,7 @@ class CollisionModel:
         q0 = self.arm.configurations.get("home")
         if q0 is None:
             q0 = np.clip(np.zeros(self.arm.dof), self.arm.limits.lower, self.arm.limits.upper)
-        W = kernel.sphere_centres(
+        W = sphere_centres(
             np.asarray(q0, dtype=np.float64)[None], (*self._fk_args, *self._group_args[:3])
         )[0]
         gstart = self._group_args[1]
@@ -562,7 +564,7 @@ class CollisionModel:
     def _hits(self, Q: NDArray[np.float64], field: str) -> NDArray[np.int64]:
         """Hit codes of checked (N, dof) configurations; InputError on a non-finite value."""
         if len(Q) < PARALLEL_FROM:
-            codes = kernel.first_hits_packed(Q, self._packed)
+            codes = packed.first_hits_packed(Q, self._packed)
         else:
             codes = kernel.first_hits(Q, self._args, True)
         if len(codes) and codes.min() == -3:
@@ -672,7 +674,7 @@ class CollisionModel:
         if not (math.isfinite(resolution) and resolution > 0):
             raise InputError(f"resolution: expected a positive number [rad], got {resolution!r}")
         n = max(2, math.ceil(float(np.max(np.abs(qb - qa))) / resolution) + 1)
-        return kernel.first_hit_motion_packed(qa, qb, n, self._packed) == -1
+        return packed.first_hit_motion_packed(qa, qb, n, self._packed) == -1
 
     def check_motions(
         self, QA: npt.ArrayLike, QB: npt.ArrayLike, resolution: float = 0.01
@@ -688,7 +690,7 @@ class CollisionModel:
     def spheres(self, q: npt.ArrayLike) -> NDArray[np.float64]:
         """World spheres of the model for configurations (N, dof): (N, S, 4) ``x y z r`` [m]."""
         Q = self._batch(q)
-        return kernel.sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
+        return sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
 
     def sphere_groups(self) -> tuple[tuple[str, int, int], ...]:
         """``(name, start, stop)`` of each group's rows in :meth:`spheres`."""
@@ -698,7 +700,7 @@ class CollisionModel:
     def link_poses(self, q: npt.ArrayLike) -> dict[str, NDArray[np.float64]]:
         """World poses (N, 4, 4) of every link by name, from the model's own kinematics."""
         Q = self._batch(q)
-        P = kernel.link_poses(Q, self._fk_args)
+        P = link_poses(Q, self._fk_args)
         out = {}
         for i, n in enumerate(self._links.names):
             T = np.zeros((len(Q), 4, 4))

@@ -26,22 +26,19 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from planners.collision_fk import FASTMATH, ensure_group, fk_links, place_sphere
+
 __all__ = [
+    "config_hit",
     "first_hit_motion",
-    "first_hit_motion_packed",
     "first_hit_motions",
     "first_hits",
-    "first_hits_packed",
-    "link_poses",
     "min_distances",
-    "pack",
-    "sphere_centres",
+    "motion_hit",
 ]
 
-_FAST = {"contract", "arcp", "nsz", "afn"}  # no "nnan"/"ninf": the kernel tests finiteness
 
-
-@nb.njit(inline="always", cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(inline="always", cache=True, fastmath=FASTMATH, nogil=True)
 def _sd(kind: int, inv: NDArray, par: NDArray, x: float, y: float, z: float) -> float:
     """Signed distance [m] from a world point to obstacle (negative inside)."""
     px = inv[0, 0] * x + inv[0, 1] * y + inv[0, 2] * z + inv[0, 3]
@@ -67,89 +64,8 @@ def _sd(kind: int, inv: NDArray, par: NDArray, x: float, y: float, z: float) -> 
     return np.sqrt(px * px + py * py + dz * dz) - par[0]
 
 
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T):
-    """World poses of every frame into T (L, 3, 4); the root's parent is ``base``."""
-    L = jparent.shape[0]
-    A = np.empty((3, 4))
-    M = np.empty((3, 3))
-    for i in range(L):
-        p = jparent[i]
-        # A = parent pose @ origin
-        if p < 0:
-            for r in range(3):
-                b0, b1, b2 = base[r, 0], base[r, 1], base[r, 2]
-                for c in range(4):
-                    A[r, c] = b0 * jorigin[i, 0, c] + b1 * jorigin[i, 1, c] + b2 * jorigin[i, 2, c]
-                A[r, 3] += base[r, 3]
-        else:
-            for r in range(3):
-                b0, b1, b2 = T[p, r, 0], T[p, r, 1], T[p, r, 2]
-                for c in range(4):
-                    A[r, c] = b0 * jorigin[i, 0, c] + b1 * jorigin[i, 1, c] + b2 * jorigin[i, 2, c]
-                A[r, 3] += T[p, r, 3]
-        t = jtype[i]
-        if t == 0:
-            for r in range(3):
-                for c in range(4):
-                    T[i, r, c] = A[r, c]
-            continue
-        v = q[jcol[i]]
-        ax, ay, az = jaxis[i, 0], jaxis[i, 1], jaxis[i, 2]
-        if t == 2:
-            for r in range(3):
-                for c in range(3):
-                    T[i, r, c] = A[r, c]
-                T[i, r, 3] = A[r, 3] + v * (A[r, 0] * ax + A[r, 1] * ay + A[r, 2] * az)
-            continue
-        cs = np.cos(v)
-        sn = np.sin(v)
-        if ax == 0.0 and ay == 0.0 and abs(az) == 1.0:
-            # About +-z: only the first two columns turn.
-            sn = sn * az
-            for r in range(3):
-                a0 = A[r, 0]
-                a1 = A[r, 1]
-                T[i, r, 0] = cs * a0 + sn * a1
-                T[i, r, 1] = cs * a1 - sn * a0
-                T[i, r, 2] = A[r, 2]
-                T[i, r, 3] = A[r, 3]
-            continue
-        C = 1.0 - cs
-        M[0, 0] = cs + ax * ax * C
-        M[0, 1] = ax * ay * C - az * sn
-        M[0, 2] = ax * az * C + ay * sn
-        M[1, 0] = ay * ax * C + az * sn
-        M[1, 1] = cs + ay * ay * C
-        M[1, 2] = ay * az * C - ax * sn
-        M[2, 0] = az * ax * C - ay * sn
-        M[2, 1] = az * ay * C + ax * sn
-        M[2, 2] = cs + az * az * C
-        for r in range(3):
-            for c in range(3):
-                T[i, r, c] = A[r, 0] * M[0, c] + A[r, 1] * M[1, c] + A[r, 2] * M[2, c]
-            T[i, r, 3] = A[r, 3]
-
-
-@nb.njit(inline="always", cache=True, fastmath=_FAST, nogil=True)
-def _place(T, link, s, out, k):
-    x, y, z = s[0], s[1], s[2]
-    for r in range(3):
-        out[k, r] = T[link, r, 0] * x + T[link, r, 1] * y + T[link, r, 2] * z + T[link, r, 3]
-    out[k, 3] = s[3]
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _ensure(g, T, glink, gstart, spheres, W, done):
-    if done[g]:
-        return
-    for k in range(gstart[g], gstart[g + 1]):
-        _place(T, glink[g], spheres[k], W, k)
-    done[g] = True
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _first_hit(
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
+def config_hit(
     q,
     lower,
     upper,
@@ -182,11 +98,11 @@ def _first_hit(
             if not np.isfinite(q[j]):
                 return -3
             return -2
-    _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
+    fk_links(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
     G = glink.shape[0]
     M = otype.shape[0]
     for g in range(G):
-        _place(T, glink[g], gbound[g], B, g)
+        place_sphere(T, glink[g], gbound[g], B, g)
         done[g] = False
     for g in range(G):
         for cl in range(cstart.shape[0] - 1):
@@ -201,7 +117,7 @@ def _first_hit(
                     continue
                 if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= pad:
                     continue
-                _ensure(g, T, glink, gstart, spheres, W, done)
+                ensure_group(g, T, glink, gstart, spheres, W, done)
                 for k in range(gstart[g], gstart[g + 1]):
                     if _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3] < pad:
                         return g * (M + G) + m
@@ -214,8 +130,8 @@ def _first_hit(
         rr = B[g, 3] + B[h, 3]
         if dx * dx + dy * dy + dz * dz >= rr * rr:
             continue
-        _ensure(g, T, glink, gstart, spheres, W, done)
-        _ensure(h, T, glink, gstart, spheres, W, done)
+        ensure_group(g, T, glink, gstart, spheres, W, done)
+        ensure_group(h, T, glink, gstart, spheres, W, done)
         for a in range(gstart[g], gstart[g + 1]):
             # Skip the spheres of g that miss h's bounding sphere.
             dx = W[a, 0] - B[h, 0]
@@ -234,7 +150,7 @@ def _first_hit(
     return -1
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
 def _first_hits_parallel(
     Q,
     lower,
@@ -268,7 +184,7 @@ def _first_hits_parallel(
         W = np.empty((spheres.shape[0], 4))
         done = np.zeros(glink.shape[0], dtype=np.bool_)
         for i in range(c * chunk, min(N, (c + 1) * chunk)):
-            out[i] = _first_hit(
+            out[i] = config_hit(
                 Q[i],
                 lower,
                 upper,
@@ -298,7 +214,7 @@ def _first_hits_parallel(
     return out
 
 
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _first_hits_serial(
     Q,
     lower,
@@ -329,7 +245,7 @@ def _first_hits_serial(
     W = np.empty((spheres.shape[0], 4))
     done = np.zeros(glink.shape[0], dtype=np.bool_)
     for i in range(N):
-        out[i] = _first_hit(
+        out[i] = config_hit(
             Q[i],
             lower,
             upper,
@@ -366,8 +282,8 @@ def first_hits(Q: NDArray[np.float64], args: tuple, parallel: bool) -> NDArray[n
     return _first_hits_serial(Q, *args)
 
 
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _motion(
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
+def motion_hit(
     qa,
     qb,
     n,
@@ -424,7 +340,7 @@ def _motion(
         t = i / (n - 1) if n > 1 else 1.0
         for d in range(qa.shape[0]):
             q[d] = qa[d] + t * (qb[d] - qa[d])
-        hit = _first_hit(
+        hit = config_hit(
             q,
             lower,
             upper,
@@ -458,10 +374,10 @@ def _motion(
 
 def first_hit_motion(qa: NDArray[np.float64], qb: NDArray[np.float64], n: int, args: tuple) -> int:
     """A colliding sample index of the n-point straight segment qa -> qb, or -1."""
-    return int(_motion(qa, qb, n, *args))
+    return int(motion_hit(qa, qb, n, *args))
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
 def _motions(
     QA,
     QB,
@@ -490,7 +406,7 @@ def _motions(
     E = QA.shape[0]
     out = np.empty(E, dtype=np.int64)
     for e in nb.prange(E):
-        out[e] = _motion(
+        out[e] = motion_hit(
             QA[e],
             QB[e],
             NS[e],
@@ -525,7 +441,7 @@ def first_hit_motions(
     return _motions(QA, QB, NS, *args)
 
 
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _min_dist(
     q,
     base,
@@ -551,11 +467,11 @@ def _min_dist(
     done,
 ):
     """Smallest signed distance of the sphere model and its pair code."""
-    _fk(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
+    fk_links(q, base, jparent, jtype, jcol, jorigin, jaxis, T)
     G = glink.shape[0]
     M = otype.shape[0]
     for g in range(G):
-        _place(T, glink[g], gbound[g], B, g)
+        place_sphere(T, glink[g], gbound[g], B, g)
         done[g] = False
     best = np.inf
     code = -1
@@ -571,7 +487,7 @@ def _min_dist(
                     continue
                 if _sd(otype[m], oinv[m], oparam[m], B[g, 0], B[g, 1], B[g, 2]) - B[g, 3] >= best:
                     continue
-                _ensure(g, T, glink, gstart, spheres, W, done)
+                ensure_group(g, T, glink, gstart, spheres, W, done)
                 for k in range(gstart[g], gstart[g + 1]):
                     d = _sd(otype[m], oinv[m], oparam[m], W[k, 0], W[k, 1], W[k, 2]) - W[k, 3]
                     if d < best:
@@ -585,8 +501,8 @@ def _min_dist(
         dz = B[g, 2] - B[h, 2]
         if np.sqrt(dx * dx + dy * dy + dz * dz) - B[g, 3] - B[h, 3] >= best:
             continue
-        _ensure(g, T, glink, gstart, spheres, W, done)
-        _ensure(h, T, glink, gstart, spheres, W, done)
+        ensure_group(g, T, glink, gstart, spheres, W, done)
+        ensure_group(h, T, glink, gstart, spheres, W, done)
         for a in range(gstart[g], gstart[g + 1]):
             for b in range(gstart[h], gstart[h + 1]):
                 dx = W[a, 0] - W[b, 0]
@@ -599,7 +515,7 @@ def _min_dist(
     return best, code
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FAST, nogil=True)
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
 def _min_dists(
     Q,
     base,
@@ -663,288 +579,3 @@ def min_distances(
     ``args`` are the model arrays without the limits and the padding.
     """
     return _min_dists(Q, *args)
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _centres(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres):
-    N = Q.shape[0]
-    out = np.empty((N, spheres.shape[0], 4))
-    T = np.empty((jparent.shape[0], 3, 4))
-    for i in range(N):
-        _fk(Q[i], base, jparent, jtype, jcol, jorigin, jaxis, T)
-        for g in range(glink.shape[0]):
-            for k in range(gstart[g], gstart[g + 1]):
-                _place(T, glink[g], spheres[k], out[i], k)
-    return out
-
-
-def sphere_centres(Q: NDArray[np.float64], args: tuple) -> NDArray[np.float64]:
-    """World spheres (N, S, 4) ``x y z r`` for configurations (N, dof)."""
-    return _centres(Q, *args)
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _link_poses(Q, base, jparent, jtype, jcol, jorigin, jaxis):
-    N = Q.shape[0]
-    out = np.empty((N, jparent.shape[0], 3, 4))
-    for i in range(N):
-        _fk(Q[i], base, jparent, jtype, jcol, jorigin, jaxis, out[i])
-    return out
-
-
-def link_poses(Q: NDArray[np.float64], args: tuple) -> NDArray[np.float64]:
-    """World poses (N, L, 3, 4) of the model's links (its own FK)."""
-    return _link_poses(Q, *args)
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _unpack(fbuf, ibuf):
-    """The model arrays as views of two flat buffers (see :func:`pack`)."""
-    dof, F, G, S, M, P, NC = ibuf[0], ibuf[1], ibuf[2], ibuf[3], ibuf[4], ibuf[5], ibuf[6]
-    o = 0
-    lower = fbuf[o : o + dof]
-    o += dof
-    upper = fbuf[o : o + dof]
-    o += dof
-    base = fbuf[o : o + 16].reshape(4, 4)
-    o += 16
-    jorigin = fbuf[o : o + F * 16].reshape(F, 4, 4)
-    o += F * 16
-    jaxis = fbuf[o : o + F * 3].reshape(F, 3)
-    o += F * 3
-    spheres = fbuf[o : o + S * 4].reshape(S, 4)
-    o += S * 4
-    gbound = fbuf[o : o + G * 4].reshape(G, 4)
-    o += G * 4
-    oinv = fbuf[o : o + M * 12].reshape(M, 3, 4)
-    o += M * 12
-    oparam = fbuf[o : o + M * 3].reshape(M, 3)
-    o += M * 3
-    cbound = fbuf[o : o + NC * 4].reshape(NC, 4)
-    o += NC * 4
-    pad = fbuf[o]
-    i = 7
-    jparent = ibuf[i : i + F]
-    i += F
-    jtype = ibuf[i : i + F]
-    i += F
-    jcol = ibuf[i : i + F]
-    i += F
-    glink = ibuf[i : i + G]
-    i += G
-    gstart = ibuf[i : i + G + 1]
-    i += G + 1
-    otype = ibuf[i : i + M]
-    i += M
-    cstart = ibuf[i : i + NC + 1]
-    i += NC + 1
-    gmask = ibuf[i : i + G * M].reshape(G, M)
-    i += G * M
-    pairs = ibuf[i : i + P * 2].reshape(P, 2)
-    return (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    )
-
-
-def pack(args: tuple) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """The model arrays (the order of :func:`first_hits`'s ``args``) as two flat buffers.
-
-    Fewer arguments make a compiled call cheaper: the planner checks small batches often.
-    """
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = args
-    head = [len(lower), len(jparent), len(glink), len(spheres), len(otype), len(pairs), len(cbound)]
-    fbuf = np.concatenate(
-        [
-            np.ravel(a).astype(np.float64)
-            for a in (
-                lower,
-                upper,
-                base,
-                jorigin,
-                jaxis,
-                spheres,
-                gbound,
-                oinv,
-                oparam,
-                cbound,
-                [pad],
-            )
-        ]
-    )
-    ibuf = np.concatenate(
-        [np.asarray(head, np.int64)]
-        + [
-            np.ravel(a).astype(np.int64)
-            for a in (jparent, jtype, jcol, glink, gstart, otype, cstart, gmask, pairs)
-        ]
-    )
-    return np.ascontiguousarray(fbuf), np.ascontiguousarray(ibuf)
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _first_hits_packed(Q, fbuf, ibuf):
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = _unpack(fbuf, ibuf)
-    N = Q.shape[0]
-    out = np.empty(N, dtype=np.int64)
-    T = np.empty((jparent.shape[0], 3, 4))
-    B = np.empty((glink.shape[0], 4))
-    W = np.empty((spheres.shape[0], 4))
-    done = np.zeros(glink.shape[0], dtype=np.bool_)
-    for i in range(N):
-        out[i] = _first_hit(
-            Q[i],
-            lower,
-            upper,
-            base,
-            jparent,
-            jtype,
-            jcol,
-            jorigin,
-            jaxis,
-            glink,
-            gstart,
-            spheres,
-            gbound,
-            otype,
-            oinv,
-            oparam,
-            cbound,
-            cstart,
-            gmask,
-            pairs,
-            pad,
-            T,
-            B,
-            W,
-            done,
-        )
-    return out
-
-
-def first_hits_packed(
-    Q: NDArray[np.float64], packed: tuple[NDArray[np.float64], NDArray[np.int64]]
-) -> NDArray[np.int64]:
-    """:func:`first_hits` on one core from packed buffers (cheaper call for small batches)."""
-    return _first_hits_packed(Q, packed[0], packed[1])
-
-
-@nb.njit(cache=True, fastmath=_FAST, nogil=True)
-def _motion_packed(qa, qb, n, fbuf, ibuf):
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = _unpack(fbuf, ibuf)
-    return _motion(
-        qa,
-        qb,
-        n,
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    )
-
-
-def first_hit_motion_packed(
-    qa: NDArray[np.float64],
-    qb: NDArray[np.float64],
-    n: int,
-    packed: tuple[NDArray[np.float64], NDArray[np.int64]],
-) -> int:
-    """:func:`first_hit_motion` from packed buffers."""
-    return int(_motion_packed(qa, qb, n, packed[0], packed[1]))
