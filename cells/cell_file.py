@@ -32,6 +32,7 @@ from cells.cell_model import (
     SpeedLimits,
     axis_pose,
 )
+from cells.cell_toml import CellFileError, TomlTable, kind_of
 from cells.tightening import Reaction, ReactionPolicy, Reason, TighteningSpec
 from planners.arm import arm_names, load_arm, tool_names
 from planners.arrays import as_vector, frozen
@@ -44,145 +45,14 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
-_MISSING: Any = object()
 _MAX_TORQUE = 5.0  # N m: far above any M1.2-M1.6 screw; a larger value is a unit mistake
 _MAX_SPEED = 5.0  # m/s
 _MAX_DISTANCE = 10.0  # m: any coordinate in a cell
 
 
-class CellFileError(InputError):
-    """A cell file is malformed: ``file:key.path: what is wrong, what is expected``.
-
-    Attributes:
-        file: The cell file as given.
-        key: Key path inside it (``holes[3].axis``), or ``""`` for the whole file.
-        problem: What is wrong and what is expected.
-    """
-
-    def __init__(self, file: str, key: str, problem: str) -> None:
-        self.file, self.key, self.problem = file, key, problem
-        super().__init__(f"{file}:{key}: {problem}" if key else f"{file}: {problem}")
-
-
 def part_model_names() -> list[str]:
     """Model folders that describe a part or fixture (hold a ``part.toml``)."""
     return [n for n in model_names() if (model_dir(n) / "part.toml").is_file()]
-
-
-def _kind(v: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "an array", dict: "a table"}.get(type(v), type(v).__name__)  # fmt: skip
-
-
-class _Table:
-    """One TOML table being read: typed getters that record the keys they accept."""
-
-    def __init__(self, file: str, data: Mapping[str, Any], path: str) -> None:
-        self.file, self.data, self.path = file, data, path
-        self.known: list[str] = []
-
-    def key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def fail(self, key: str | None, problem: str) -> CellFileError:
-        return CellFileError(self.file, self.key(key) if key else self.path, problem)
-
-    def has(self, key: str) -> bool:
-        self.known.append(key)
-        return key in self.data
-
-    def raw(self, key: str, expected: str, default: Any = _MISSING) -> Any:
-        self.known.append(key)
-        if key not in self.data:
-            if default is _MISSING:
-                raise self.fail(key, f"missing, expected {expected}")
-            return default
-        return self.data[key]
-
-    def string(self, key: str, default: Any = _MISSING) -> str:
-        v = self.raw(key, "a non-empty string", default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, str) or not v.strip():
-            raise self.fail(key, f"got {_kind(v)} {v!r}, expected a non-empty string")
-        return v
-
-    def boolean(self, key: str, default: Any = _MISSING) -> bool:
-        v = self.raw(key, "true or false", default)
-        if not isinstance(v, bool):
-            raise self.fail(key, f"got {_kind(v)} {v!r}, expected true or false")
-        return v
-
-    def number(
-        self,
-        key: str,
-        unit: str,
-        lo: float = -math.inf,
-        hi: float = math.inf,
-        *,
-        lo_open: bool = False,
-        default: Any = _MISSING,
-    ) -> float:
-        v = self.raw(key, f"a number [{unit}]", default)
-        return self.check_number(key, v, unit, lo, hi, lo_open=lo_open)
-
-    def check_number(
-        self, key: str, v: object, unit: str, lo: float, hi: float, *, lo_open: bool = False
-    ) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"got {_kind(v)} {v!r}, expected a number [{unit}]")
-        x = float(v)
-        if not math.isfinite(x):
-            raise self.fail(key, f"got {x}, expected a finite number [{unit}]")
-        below = x <= lo if lo_open else x < lo
-        if below or x > hi:
-            left = "(" if lo_open else "["
-            if lo == 0 and lo_open and hi == math.inf:
-                want = f"a positive number [{unit}]"
-            else:
-                want = f"a number in {left}{lo:g}, {hi:g}] [{unit}]"
-            raise self.fail(key, f"got {x:g}, expected {want}")
-        return x
-
-    def integer(self, key: str, lo: int, hi: int, default: Any = _MISSING) -> int:
-        v = self.raw(key, f"an integer in [{lo}, {hi}]", default)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise self.fail(key, f"got {_kind(v)} {v!r}, expected an integer in [{lo}, {hi}]")
-        return v
-
-    def vector(
-        self, key: str, n: int, unit: str, *, bound: float = math.inf, nonzero: bool = False
-    ) -> NDArray[np.float64]:
-        v = self.raw(key, f"an array of {n} numbers [{unit}]")
-        if not isinstance(v, list) or len(v) != n:
-            got = f"{len(v)} values" if isinstance(v, list) else f"{_kind(v)} {v!r}"
-            raise self.fail(key, f"got {got}, expected an array of {n} numbers [{unit}]")
-        out = np.array(
-            [self.check_number(f"{key}[{i}]", x, unit, -bound, bound) for i, x in enumerate(v)]
-        )
-        if nonzero and float(np.linalg.norm(out)) < 1e-9:
-            raise self.fail(key, "zero vector, expected a non-zero direction")
-        return out
-
-    def table(self, key: str, required: bool = True) -> _Table | None:
-        v = self.raw(key, "a table", None if not required else _MISSING)
-        if v is None:
-            return None
-        if not isinstance(v, dict):
-            raise self.fail(key, f"got {_kind(v)}, expected a table")
-        return _Table(self.file, v, self.key(key))
-
-    def tables(self, key: str) -> list[_Table]:
-        v = self.raw(key, "an array of tables", [])
-        if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
-            raise self.fail(key, f"got {_kind(v)}, expected an array of tables [[{key}]]")
-        return [_Table(self.file, t, f"{self.key(key)}[{i}]") for i, t in enumerate(v)]
-
-    def finish(self) -> None:
-        unknown = [k for k in self.data if k not in self.known]
-        if unknown:
-            valid = ", ".join(sorted(set(self.known)))
-            raise self.fail(unknown[0], f"unknown key, expected one of: {valid}")
 
 
 # ------------------------------------------------------------------------------ poses
@@ -197,7 +67,7 @@ def _rpy(rpy: NDArray[np.float64]) -> NDArray[np.float64]:
     ])  # fmt: skip
 
 
-def _quat(t: _Table, key: str) -> NDArray[np.float64]:
+def _quat(t: TomlTable, key: str) -> NDArray[np.float64]:
     q = t.vector(key, 4, "x, y, z, w", bound=1e6)
     n = float(np.linalg.norm(q))
     if n < 1e-9:
@@ -213,7 +83,7 @@ def _quat(t: _Table, key: str) -> NDArray[np.float64]:
 
 
 def _pose(
-    parent: _Table, key: str, frames: Mapping[str, NDArray[np.float64]], required: bool = True
+    parent: TomlTable, key: str, frames: Mapping[str, NDArray[np.float64]], required: bool = True
 ) -> NDArray[np.float64] | None:
     """A pose table ``{frame?, xyz?, rpy? | quat?}`` as a world 4x4 (``frame`` first)."""
     t = parent.table(key, required)
@@ -242,7 +112,7 @@ def _pose(
 
 
 # ------------------------------------------------------------------------------ models
-def _model_data(t: _Table, key: str, valid: list[str], what: str) -> tuple[str, dict[str, Any]]:
+def _model_data(t: TomlTable, key: str, valid: list[str], what: str) -> tuple[str, dict[str, Any]]:
     """A model name that must be in ``valid``, and its ``part.toml`` (or empty)."""
     name = t.string(key)
     if name not in valid:
@@ -313,7 +183,7 @@ def _sites(
     return sites, parts, holes
 
 
-def _screw(t: _Table, key: str, model: str) -> Screw:
+def _screw(t: TomlTable, key: str, model: str) -> Screw:
     if model not in part_model_names():
         raise t.fail(key, f"presents unknown screw model {model!r}, expected one of: "
                      f"{', '.join(part_model_names())}")  # fmt: skip
@@ -332,7 +202,7 @@ def _screw(t: _Table, key: str, model: str) -> Screw:
 
 
 # ------------------------------------------------------------------------------ sections
-def _robot(t: _Table) -> Robot:
+def _robot(t: TomlTable) -> Robot:
     name = t.string("name")
     arm_name = t.string("arm")
     if arm_name not in arm_names():
@@ -353,7 +223,7 @@ def _robot(t: _Table) -> Robot:
         for cname in ct.data:
             v = ct.raw(cname, f"an array of {arm.dof} joint values [rad or m]")
             if not isinstance(v, list) or len(v) != arm.dof:
-                raise ct.fail(cname, f"got {_kind(v)} {v!r}, expected an array of {arm.dof} "
+                raise ct.fail(cname, f"got {kind_of(v)} {v!r}, expected an array of {arm.dof} "
                               f"joint values for {', '.join(arm.joint_names)}")  # fmt: skip
             q = np.array([ct.check_number(f"{cname}[{i}]", x, "rad", -1e3, 1e3)
                           for i, x in enumerate(v)])  # fmt: skip
@@ -379,7 +249,7 @@ _TIGHTENING_KEYS: dict[str, tuple[str, str, float]] = {
 }
 
 
-def _tightening_values(t: _Table, required: bool) -> dict[str, float]:
+def _tightening_values(t: TomlTable, required: bool) -> dict[str, float]:
     """TighteningSpec fields given in table ``t`` (target and window required if asked)."""
     out: dict[str, float] = {}
     for key, (fname, unit, hi) in _TIGHTENING_KEYS.items():
@@ -394,7 +264,7 @@ def _tightening_values(t: _Table, required: bool) -> dict[str, float]:
     return out
 
 
-def _tightening_spec(t: _Table, values: dict[str, float], screw: Screw) -> TighteningSpec:
+def _tightening_spec(t: TomlTable, values: dict[str, float], screw: Screw) -> TighteningSpec:
     try:
         spec = TighteningSpec(**values)
     except InputError as exc:
@@ -407,7 +277,7 @@ def _tightening_spec(t: _Table, values: dict[str, float], screw: Screw) -> Tight
     return spec
 
 
-def _reaction(t: _Table | None) -> ReactionPolicy:
+def _reaction(t: TomlTable | None) -> ReactionPolicy:
     if t is None:
         return ReactionPolicy()
     names: dict[str, Reaction] = {r.value: r for r in Reaction if r is not Reaction.CONTINUE}
@@ -428,7 +298,7 @@ def _reaction(t: _Table | None) -> ReactionPolicy:
     return ReactionPolicy(reactions, retries, after)
 
 
-def _unique(items: list[tuple[_Table, str]], what: str, seen: dict[str, str]) -> None:
+def _unique(items: list[tuple[TomlTable, str]], what: str, seen: dict[str, str]) -> None:
     for t, name in items:
         if name in seen:
             raise t.fail("name", f"duplicate name {name!r} (already used by {seen[name]}), "
@@ -437,7 +307,7 @@ def _unique(items: list[tuple[_Table, str]], what: str, seen: dict[str, str]) ->
 
 
 def _load(file: str, data: dict[str, Any]) -> Cell:
-    root = _Table(file, data, "")
+    root = TomlTable(file, data, "")
     ct = root.table("cell")
     assert ct is not None
     name = ct.string("name")
@@ -537,7 +407,7 @@ def _load(file: str, data: dict[str, Any]) -> Cell:
 
 
 def _hole(
-    t: _Table,
+    t: TomlTable,
     frames: Mapping[str, NDArray[np.float64]],
     model_holes: Mapping[str, tuple[Any, ...]],
     screws: Mapping[str, Screw],
@@ -577,7 +447,7 @@ def _hole(
     return Hole(name, np.asarray(position), np.asarray(axis), thread, spec)
 
 
-def _speeds(root: _Table, screwing: bool) -> SpeedLimits:
+def _speeds(root: TomlTable, screwing: bool) -> SpeedLimits:
     t = root.table("speeds")
     assert t is not None
     required = {SegmentKind.TRANSFER, SegmentKind.APPROACH, SegmentKind.INSERT,
