@@ -347,20 +347,24 @@ class ResultsStore:
             (time.time(), status, run_id), "run", run_id,
         )  # fmt: skip
 
-    def start_cycle(self, run_id: int, serial: str) -> int:
-        """Record the start of a product cycle; returns the cycle id."""
+    def start_cycle(self, run_id: int, serial: str, at: float | None = None) -> int:
+        """Record the start of a product cycle (at ``at`` [s since the epoch], now by
+        default: a simulated cell passes its own clock); returns the cycle id."""
         return self._insert(
             "INSERT INTO cycles (run_id, serial, started) VALUES (?, ?, ?)",
-            (run_id, _check_text(serial, "serial"), time.time()),
+            (run_id, _check_text(serial, "serial"), time.time() if at is None else float(at)),
         )
 
-    def finish_cycle(self, cycle_id: int, verdict: str, reason: str | None = None) -> None:
+    def finish_cycle(
+        self, cycle_id: int, verdict: str, reason: str | None = None, at: float | None = None
+    ) -> None:
         """Record a cycle's verdict (``OK``, ``NOK`` or ``ABORTED``) and NOK reason."""
         if verdict not in _VERDICTS:
             raise InputError(f"verdict: {verdict!r}, expected one of: {', '.join(_VERDICTS)}")
+        when = time.time() if at is None else float(at)
         self._update(
             "UPDATE cycles SET finished = ?, verdict = ?, reason = ? WHERE id = ?",
-            (time.time(), verdict, reason, cycle_id), "cycle", cycle_id,
+            (when, verdict, reason, cycle_id), "cycle", cycle_id,
         )  # fmt: skip
 
     def record_operation(
@@ -410,12 +414,15 @@ class ResultsStore:
         spec: TighteningSpec | None = None,
         attempt: int = 1,
         operation_id: int | None = None,
+        at: float | None = None,
     ) -> int:
-        """Record one tightening with its trace and verdict; returns its id."""
+        """Record one tightening with its trace and verdict (at ``at`` [s since the epoch],
+        now by default); returns its id."""
         if not isinstance(trace, TighteningTrace):
             raise InputError(f"trace: expected a TighteningTrace, got {type(trace).__name__}")
         values = (
-            cycle_id, operation_id, _check_text(hole, "hole"), int(attempt), time.time(),
+            cycle_id, operation_id, _check_text(hole, "hole"), int(attempt),
+            time.time() if at is None else float(at),
             "OK" if judgement.ok else "NOK", judgement.reason.value, judgement.detail,
             trace.final_torque, trace.final_angle,
             spec.target_torque if spec else None, spec.angle_min if spec else None,

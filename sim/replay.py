@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time as wall
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -100,6 +100,7 @@ def replay(
     part_targets: Mapping[str, NDArray[np.float64]] | None = None,
     allowed_contacts: Iterable[tuple[str, str]] = (),
     settings: ReplaySettings | None = None,
+    fastened: Collection[str] = (),
 ) -> Verdict:
     """Replay ``trajectory`` on arm ``arm_name`` through physics; the world is restored after.
 
@@ -113,6 +114,8 @@ def replay(
             it grasps, a part and the fixture it is placed in). A part may always touch
             the arm while grasped.
         settings: Gains and tolerances.
+        fastened: Parts fixed to the world where they are released (a driven screw is
+            held by its thread, not by gravity).
 
     Returns:
         A :class:`Verdict` with TRACKING, EFFORT, CONTACT and PART_POSE violations and
@@ -155,7 +158,7 @@ def replay(
             client.setJointMotorControl2(body.body, j, pybullet.VELOCITY_CONTROL, force=0.0)
         for k in range(n_steps):
             while pending and pending[0].time <= times[k] + 1e-12:
-                _apply_event(world, body.body, tcp, pending.pop(0), held)
+                _apply_event(world, body.body, tcp, pending.pop(0), held, fastened)
             for i, j in enumerate(joints):
                 client.setJointMotorControl2(
                     body.body,
@@ -194,7 +197,7 @@ def replay(
                 }
                 violations.extend(_contacts(world, body.body, judged, set(held), allowed, t, cfg))
         for event in pending:  # events after the last step still happen
-            _apply_event(world, body.body, tcp, event, held)
+            _apply_event(world, body.body, tcp, event, held, fastened)
         for _ in range(round(cfg.settle_time / dt)):
             client.stepSimulation()
         end = float(times[-1])
@@ -215,7 +218,12 @@ def replay(
 
 
 def _apply_event(
-    world: World, arm_body: int, tcp: int, event: ToolEvent, held: dict[str, int]
+    world: World,
+    arm_body: int,
+    tcp: int,
+    event: ToolEvent,
+    held: dict[str, int],
+    fastened: Collection[str] = (),
 ) -> None:
     client = world.client
     part = world.body(event.part)
@@ -249,6 +257,13 @@ def _apply_event(
         held[event.part] = cid
     elif event.part in held:
         client.removeConstraint(held.pop(event.part))
+        if event.part in fastened:  # held where it is by the world from now on
+            pos, orn = client.getBasePositionAndOrientation(part)
+            cid = client.createConstraint(
+                part, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0], pos,
+                childFrameOrientation=orn,
+            )  # fmt: skip
+            client.changeConstraint(cid, maxForce=1e4)
 
 
 def _in_handoff(part: str, t: float, events: Sequence[ToolEvent], window: float) -> bool:

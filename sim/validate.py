@@ -7,7 +7,7 @@ returns a :class:`~sim.verdict.Verdict` whose ``first`` violation is what a user
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,7 @@ def validate(
     replay_settings: ReplaySettings | None = None,
     screen: WorldScreen | None = None,
     physics: bool = True,
+    fastened: Collection[str] = (),
 ) -> Verdict:
     """Sweep, then (when ``physics``) replay; the world is left as it was.
 
@@ -48,6 +49,7 @@ def validate(
         replay_settings: Replay gains and tolerances.
         screen: The world's sphere-model screen: same verdict, far fewer exact queries.
         physics: Run the replay too (the sweep alone is the fast check).
+        fastened: Parts the world holds where they are released (a driven screw).
 
     Returns:
         The combined verdict; its statistics hold both runs'.
@@ -72,6 +74,7 @@ def validate(
                 part_targets=part_targets,
                 allowed_contacts=allowed,
                 settings=replay_settings,
+                fastened=fastened,
             )
         )
     return verdict

@@ -132,7 +132,15 @@ class World:
             self.client.setTimeStep(spec.timestep)
             self.arms: dict[str, ArmBody] = {}
             self.bodies: dict[str, int] = {}
-            flags = pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_INERTIA_FROM_FILE
+            # Implicit cylinders: PyBullet otherwise turns a URDF cylinder into a convex
+            # hull with a 1 mm collision margin, and two cylinders then "touch" 2 mm apart
+            # (measured: a 0.8 mm gap between a screwdriver bit and a boss read as 1.2 mm
+            # of penetration). Implicit cylinders give exact distances.
+            flags = (
+                pybullet.URDF_USE_SELF_COLLISION
+                | pybullet.URDF_USE_INERTIA_FROM_FILE
+                | pybullet.URDF_USE_IMPLICIT_CYLINDER
+            )
             self.adjacent: dict[str, frozenset[tuple[str, str]]] = {}
             for name, arm in spec.arms.items():
                 self.arms[name] = ArmBody.load(self.client, arm, flags=flags)
