@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from records_helpers import build_store
 
 from cells import plots
 from cells.inspect import inspect_target
-from cells.records import ResultsStore
-from cells.tightening import TighteningSpec, classify
+from cells.tightening import TighteningSpec
 from planners import Box, Capsule, CollisionModel, Cylinder, Scene, Sphere, load_arm
 from planners.arm import Arm
 from planners.errors import InputError
@@ -229,33 +229,9 @@ def test_inspect_a_trajectory_of_unknown_joints(tmp_path: Path) -> None:
     assert [p.name for p in inspect_target(str(src), tmp_path)] == ["axes_joints.png"]
 
 
-def _store(path: Path) -> int:
-    faults = [(Fault.NONE, Fault.NONE), (Fault.STRIPPED, Fault.NONE), (Fault.NONE, Fault.NO_SEAT)]
-    with ResultsStore(path) as store:
-        run = store.start_run("phone_screw", "cells/phone_screw.toml", note="test")
-        for n, pair in enumerate(faults):
-            cycle = store.start_cycle(run, f"SN{n:04d}")
-            t = store.cycles(run)[-1].started
-            for i, (hole, fault) in enumerate(zip(("h1", "h8"), pair, strict=True)):
-                store.record_operation(cycle, "pick", "screw", "OK", started=t, finished=t + 1)
-                trace = tighten(
-                    ScrewJoint(), SPEC.program(), np.random.default_rng(10 * n + i), fault
-                )
-                judgement = classify(trace, SPEC)
-                verdict = "OK" if judgement.ok else "NOK"
-                op = store.record_operation(
-                    cycle, "screw", hole, verdict, started=t + 1, finished=t + 3
-                )
-                store.record_tightening(cycle, hole, trace, judgement, spec=SPEC, operation_id=op)
-                t += 3
-            store.finish_cycle(cycle, "OK" if n == 0 else "NOK")
-        store.finish_run(run)
-    return run
-
-
 def test_inspect_a_run(tmp_path: Path) -> None:
     db = tmp_path / "results.sqlite"
-    run = _store(db)
+    run = build_store(db).run_id
     written = inspect_target(str(run), tmp_path / "out", db)
     assert [p.name for p in written] == [
         f"run{run}_cycle1_timeline.png", f"run{run}_cycle3_timeline.png",
@@ -266,7 +242,7 @@ def test_inspect_a_run(tmp_path: Path) -> None:
 
 def test_bad_targets(tmp_path: Path, traj: Trajectory) -> None:
     db = tmp_path / "results.sqlite"
-    run = _store(db)
+    run = build_store(db).run_id
     cases = {
         "cells/phone_screw.toml": "expected a trajectory file",
         "nope": "expected a trajectory file",
