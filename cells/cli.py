@@ -45,13 +45,45 @@ def _root(
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed for IK restarts and planning.")] = 0,
-    holes: Annotated[int, typer.Option(min=1, help="How many holes to approach.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the planners and the spindle.")] = 0,
+    cycles: Annotated[int, typer.Option(min=1, help="Cycles per reference cell.")] = 2,
+    db: Annotated[
+        Path | None, typer.Option(help="Results store (default ./runs/results.sqlite).")
+    ] = None,
 ) -> None:
-    """The best end-to-end job that exists: plan, time and validate moves in the screw cell."""
+    """Both reference cells end to end: plan, validate, run, judge, record."""
     from cells.demo import run_demo
 
-    run_demo(console, seed, holes)
+    run_demo(console, seed, cycles, db)
+
+
+@app.command("run")
+def run_cmd(
+    cell: Annotated[Path, typer.Argument(help="The cell file (TOML).")],
+    cycles: Annotated[int, typer.Option(min=1, help="Product cycles to run.")] = 1,
+    inject: Annotated[
+        list[str] | None,
+        typer.Option(help="Plant a spindle fault: FAULT@INDEX (INDEX-th tightening, from 0)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the planners and the spindle.")] = 0,
+    db: Annotated[
+        Path | None, typer.Option(help="Results store (default ./runs/results.sqlite).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write cycles.json and trajectories here.")
+    ] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Plan, validate in PyBullet, run on the simulated arm and spindle, judge and record."""
+    from cells.controller import parse_injection
+    from cells.run_job import run_cell
+
+    injections = [parse_injection(text) for text in inject or []]
+    result = run_cell(cell, cycles=cycles, injections=injections, seed=seed, db=db,
+                      report=report, console=console)  # fmt: skip
+    _write_json(json_out, result)
+    if result["status"] != "finished":
+        raise typer.Exit(1)
 
 
 @bench_app.command("ik")

@@ -187,6 +187,7 @@ class CellController:
         self.screen = WorldScreen(self.world, self.robot.name)
         self.sim = SimArm(self.arm, 1000.0, q0=self.planner.home())
         self.run_id: int | None = None
+        self.first_programs: list[Program] = []  # the first cycle's plan, for reports
         self._clock = time.time()  # the cell's clock at the start of the current cycle
 
     # ------------------------------------------------------------------ lifetime
@@ -311,6 +312,8 @@ class CellController:
         except PlanningError as exc:
             return self._refused(index, serial, f"planning: {exc}", time.perf_counter() - t0, 0.0)
         plan_time = time.perf_counter() - t0
+        if not self.first_programs:
+            self.first_programs = list(programs)
         t0 = time.perf_counter()
         verdict = self.validate(programs)
         validate_time = time.perf_counter() - t0

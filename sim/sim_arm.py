@@ -16,12 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import pybullet
 from numpy.typing import NDArray
-from pybullet_utils.bullet_client import BulletClient
 
 from planners.arm import Arm
 from planners.errors import InputError
 from planners.limits import JointLimits
 from sim.arm_body import ArmBody
+from sim.client import direct_client
 
 __all__ = ["SimArm"]
 
@@ -54,7 +54,7 @@ class SimArm:
             raise InputError(f"rate_hz: expected a positive number, got {rate_hz!r}")
         self.arm = arm
         self.rate_hz = float(rate_hz)
-        self._client = BulletClient(connection_mode=pybullet.DIRECT)
+        self._client = direct_client()
         try:
             self._client.setTimeStep(1.0 / self.rate_hz)
             self._client.setGravity(0.0, 0.0, -float(gravity))

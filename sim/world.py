@@ -29,7 +29,7 @@ from planners.errors import InputError, UnknownNameError
 from planners.scene import Box, Capsule, Cylinder, Obstacle, Sphere
 from planners.urdf import model_dir, resolve_urdf, resolved_urdf_file
 from sim.arm_body import ArmBody, pose_matrix, pose_pq
-from sim.client import BulletClient
+from sim.client import BulletClient, direct_client
 
 __all__ = ["BodySpec", "World", "WorldSpec", "obstacle_body"]
 
@@ -125,7 +125,7 @@ class World:
 
     def __init__(self, spec: WorldSpec) -> None:
         self.spec = spec
-        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        self.client = direct_client()
         self._closed = False
         try:
             self.client.setGravity(0.0, 0.0, spec.gravity)

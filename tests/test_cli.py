@@ -11,13 +11,14 @@ from typer.testing import CliRunner
 from cells.cli import app
 
 
-def test_demo_plans_times_and_validates_approach_moves() -> None:
-    result = CliRunner().invoke(app, ["demo", "--holes", "2"])
+def test_demo_runs_both_reference_cells(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--cycles", "1", "--db", str(tmp_path / "d.db")])
     assert result.exit_code == 0, result.output
-    assert "phone_screw" in result.output
-    rows = [line for line in result.output.splitlines() if line.startswith("│   h")]
-    assert len(rows) == 2
-    assert all(" OK " in row for row in rows), result.output
+    assert "phone_pick_place" in result.output and "phone_screw" in result.output
+    # pick and place: every part placed; screws: the planted cross-thread is found
+    assert "camera_module" in result.output and "battery" in result.output
+    assert "cross_thread" in result.output
+    assert result.output.count("run ") >= 2 and "finished" in result.output
 
 
 def test_typed_error_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
