@@ -27,11 +27,11 @@ NOTEBOOKS = ROOT / "notebooks"
 _LINE = re.compile(r"^([a-z0-9_]+)=(\S+)$", re.MULTILINE)
 
 
-def _run(name: str) -> tuple[dict[str, str], int]:
+def _run(name: str, cwd: Path = ROOT) -> tuple[dict[str, str], int]:
     """Execute a notebook; its printed ``name=value`` lines and its number of PNG outputs."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(
-        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(ROOT)}}
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(cwd)}}
     ).execute()
     text, images = [], 0
     for cell in nb.cells:
@@ -141,3 +141,13 @@ def test_benchmarks_notebook_plots_every_result(
     assert float(values["stream_latency_p99_us"]) == docs["stream"]["latency_us"]["p99"]
     for arm, doc in docs["timing"]["arms"].items():
         assert int(values[f"timing_{arm}_violations"]) == doc["violations"]
+
+
+def test_notebooks_started_in_their_folder_use_the_repository_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Jupyter and VS Code start a notebook in notebooks/; the defaults are repository paths.
+    monkeypatch.delenv("ROBOTCELL_BENCH_DIR", raising=False)
+    values, images = _run("03_benchmarks.ipynb", cwd=NOTEBOOKS)
+    assert int(values["files"]) == len(list((ROOT / "bench" / "results").glob("*.json")))
+    assert images == 7
