@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,11 +40,13 @@ def traj(ur5e: Arm) -> Trajectory:
     return result.trajectory
 
 
-def _dashed(ax) -> list:  # type: ignore[no-untyped-def]
+def _dashed(ax: Any) -> list[Any]:
+    """The dashed lines of an axes (limits, takt, target)."""
     return [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
 
 
-def _solid(ax) -> list:  # type: ignore[no-untyped-def]
+def _solid(ax: Any) -> list[Any]:
+    """The solid lines of an axes (the data)."""
     return [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
 
 
