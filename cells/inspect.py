@@ -95,7 +95,8 @@ def _load_trajectory(path: Path) -> Trajectory:
     try:
         return Trajectory.load(path)
     except InputError as exc:
-        raise InputError(f"target {str(path)!r}: not a valid trajectory ({exc})") from None
+        detail = str(exc).removeprefix(str(path)).lstrip(": ")  # the file is named once
+        raise InputError(f"target {str(path)!r}: not a valid trajectory ({detail})") from None
     except (OSError, ValueError, KeyError) as exc:  # a damaged .npz (zip) file
         raise InputError(
             f"target {str(path)!r}: not a valid trajectory file ({type(exc).__name__}: {exc})"
