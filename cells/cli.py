@@ -149,6 +149,19 @@ def bench_collision(json_out: JsonOut = None) -> None:
     _write_json(json_out, result)
 
 
+@bench_app.command("cell")
+def bench_cell(
+    repeats: Annotated[int, typer.Option(min=1, help="Cycles planned and validated.")] = 5,
+    json_out: JsonOut = None,
+) -> None:
+    """Both reference cells: plan + validate wall time per cycle, cycle time per screw/part."""
+    from bench.cell import print_table, run
+
+    result = run(repeats=repeats, progress=console)
+    print_table(console, result)
+    _write_json(json_out, result)
+
+
 @bench_app.command("validate")
 def bench_validate(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each; the median is reported.")] = 5,

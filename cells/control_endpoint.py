@@ -5,10 +5,14 @@ One ROUTER socket (REQ or DEALER clients) takes the commands of :mod:`cells.prot
 :class:`~cells.protocol.Reply` and a :class:`~cells.protocol.Code`; a bad request never
 takes the endpoint down.
 
-Commands that work now: ``status``, ``run`` (a saved trajectory file streamed to an arm
+Commands: ``load_cell`` (a cell file, into a :class:`~cells.controller.CellController`),
+``plan`` (one cycle's programs), ``validate`` (the exact sweep and physics replay in
+PyBullet), ``run`` (the validated cycle, or a saved trajectory file, streamed to an arm
 endpoint by a :class:`~cells.streamer.StreamerProcess`), ``pause``, ``resume``,
-``stop``, ``abort``, ``reset``. ``load_cell``, ``plan`` and ``validate`` need cell files
-and the cell controller, which do not exist yet: they answer ``NOT_AVAILABLE``.
+``stop``, ``abort``, ``reset``, ``status``. A cycle runs only after it was validated,
+and a new ``plan`` or ``load_cell`` forgets the validation. ``plan`` and ``validate``
+take about 0.1-3 s during which the endpoint does not answer (the streamer runs in its
+own process, so a run in progress is not held up).
 
 Controller states::
 
@@ -22,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zmq
@@ -46,14 +51,16 @@ from cells.protocol import (
 from cells.security import ServerSecurity
 from cells.streamer import StreamConfig, StreamerProcess
 from planners.errors import RobotCellError
+from planners.trajectory import Trajectory
 
-__all__ = ["NOT_AVAILABLE_COMMANDS", "ControlEndpoint", "ControlState"]
+if TYPE_CHECKING:
+    from cells.controller import CellController
+    from cells.program import Program
+
+__all__ = ["ControlEndpoint", "ControlState"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
-
-NOT_AVAILABLE_COMMANDS = ("load_cell", "plan", "validate")
-"""Commands that wait for cell files and the cell controller (a later issue)."""
 
 
 START_TOLERANCE = 0.01
@@ -98,6 +105,10 @@ class ControlEndpoint:
         self.last_result: dict[str, Any] = {}
         self.reported_ns = 0
         self._run: StreamerProcess | None = None
+        self._controller: CellController | None = None
+        self._programs: list[Program] = []
+        self._validated: Path | None = None  # the validated cycle, saved for the streamer
+        self._tmp = tempfile.TemporaryDirectory(prefix="cellctl-")
         self._arm: CommandClient | None = None
         self._arm_endpoint = ""
         self._running = False
@@ -177,25 +188,84 @@ class ControlEndpoint:
             "reset": self._cmd_reset,
             "shutdown": self._cmd_shutdown,
         }
-        if req.cmd in NOT_AVAILABLE_COMMANDS:
-            return Reply(
-                req.id,
-                Code.NOT_AVAILABLE,
-                f"{req.cmd} needs cell files and the cell controller, which are not built yet",
-                self._status(),
-            )
+        answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "load_cell": self._cmd_load_cell,
+            "plan": self._cmd_plan,
+            "validate": self._cmd_validate,
+        }
+        if req.cmd in answers:
+            data = answers[req.cmd](dict(req.args))
+            return Reply(req.id, Code.OK, "", {**self._status(), **data})
         action = commands.get(req.cmd)
         if action is None:
-            valid = sorted([*commands, *NOT_AVAILABLE_COMMANDS])
+            valid = sorted([*commands, *answers])
             return Reply(req.id, Code.UNKNOWN_COMMAND, f"valid: {', '.join(valid)}")
         action(dict(req.args))
         return Reply(req.id, Code.OK, "", self._status())
+
+    # ------------------------------------------------------------------ cells
+    def _cmd_load_cell(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.state is not ControlState.IDLE:
+            raise _BadRequestError(Code.BAD_STATE, f"load_cell needs IDLE, not {self.state}")
+        path = Path(_arg(args, "path", str))
+        from cells.cell_file import load_cell
+        from cells.controller import CellController
+
+        cell = load_cell(path)  # CellFileError: BAD_ARGUMENT with file:key.path
+        if self._controller is not None:
+            self._controller.close()
+        self._controller = CellController(cell, seed=int(_arg(args, "seed", int, 0)))
+        self._programs, self._validated = [], None
+        return {
+            "cell": cell.name, "takt_s": cell.takt, "robots": list(cell.robots),
+            "parts": list(cell.parts), "holes": list(cell.holes),
+        }  # fmt: skip
+
+    def _cmd_plan(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._controller is None:
+            raise _BadRequestError(Code.BAD_STATE, "plan needs a cell: load_cell first")
+        from cells.program import PlanningError
+
+        self._programs, self._validated = [], None
+        try:
+            programs = self._controller.plan_cycle()
+        except PlanningError as exc:
+            raise _BadRequestError(Code.PLAN_FAILED, str(exc)) from None
+        self._programs = programs
+        return {
+            "operations": [
+                {"kind": p.kind, "target": p.target, "duration_s": p.duration} for p in programs
+            ],
+            "cycle_time_s": sum(p.duration for p in programs),
+        }
+
+    def _cmd_validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._controller is None or not self._programs:
+            raise _BadRequestError(Code.BAD_STATE, "validate needs a plan: plan first")
+        verdict = self._controller.validate(self._programs)
+        if not verdict.ok:
+            raise _BadRequestError(Code.VALIDATION_FAILED, str(verdict.first))
+        path = Path(self._tmp.name) / "cycle.npz"
+        Trajectory.concatenate(
+            [p.trajectory.shifted(sum(q.duration for q in self._programs[:i]))
+             for i, p in enumerate(self._programs)]
+        ).save(path)  # fmt: skip
+        self._validated = path
+        return {"min_clearance_m": verdict.min_clearance, "violations": 0}
 
     # ------------------------------------------------------------------ commands
     def _cmd_run(self, args: dict[str, Any]) -> None:
         if self.state is not ControlState.IDLE:
             raise _BadRequestError(Code.BAD_STATE, f"run needs state IDLE, not {self.state}")
-        path = _arg(args, "trajectory", str)
+        if "trajectory" in args:
+            path = _arg(args, "trajectory", str)
+        elif self._validated is not None:
+            path = str(self._validated)
+        else:
+            raise _BadRequestError(
+                Code.BAD_STATE,
+                "run needs a validated cycle (load_cell, plan, validate) or args.trajectory",
+            )
         arm_ep = _arg(args, "arm", str)
         cmd_ep = _arg(args, "arm_command", str, command_endpoint_for(arm_ep))
         rate = float(_arg(args, "rate_hz", (int, float), 1000.0))
@@ -311,6 +381,12 @@ class ControlEndpoint:
             assert self._arm is not None
             self._arm.close()
             self._arm = None
+        if getattr(self, "_controller", None) is not None:
+            assert self._controller is not None
+            self._controller.close()
+            self._controller = None
+        if getattr(self, "_tmp", None) is not None:
+            self._tmp.cleanup()
         if getattr(self, "_sock", None) is not None:
             assert self._sock is not None
             self._sock.close(linger=0)

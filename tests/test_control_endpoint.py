@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from streaming_helpers import arm_process, endpoint_thread, short_dir
 
 from cells.command_client import CommandClient
-from cells.control_endpoint import NOT_AVAILABLE_COMMANDS, ControlEndpoint, ControlState
+from cells.control_endpoint import ControlEndpoint, ControlState
 from cells.motion import quintic_move
 from cells.pacing import clock_ns
 from cells.protocol import MAGIC, Code, Reply, Request, encode_request
@@ -33,10 +33,57 @@ def call(endpoint: ControlEndpoint, cmd: str, **args: object) -> Reply:
     return endpoint.handle_frames([encode_request(Request(1, cmd, args))])
 
 
-@pytest.mark.parametrize("cmd", NOT_AVAILABLE_COMMANDS)
-def test_cell_commands_answer_not_available(control: ControlEndpoint, cmd: str) -> None:
-    reply = call(control, cmd, cell="phone.toml")
-    assert reply.code is Code.NOT_AVAILABLE and "not built yet" in reply.detail
+def _one_hole_cell(tmp_path: Path) -> Path:
+    text = Path("cells/phone_screw.toml").read_text()
+    head, tail = text[: text.index("[[holes]]")], text[text.index("[speeds]") :]
+    path = tmp_path / "one_hole.toml"
+    path.write_text(head + '[[holes]]\nname = "h1"\nsite = "frame/h1"\n\n' + tail)
+    return path
+
+
+def test_cell_commands_need_their_order_and_give_coded_errors(
+    control: ControlEndpoint, tmp_path: Path
+) -> None:
+    assert call(control, "plan").code is Code.BAD_STATE
+    assert call(control, "validate").code is Code.BAD_STATE
+    r = call(control, "run", arm="ipc:///x")
+    assert r.code is Code.BAD_STATE and "validate" in r.detail
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_one_hole_cell(tmp_path).read_text().replace('arm = "ur5e"', 'arm = "ur99"'))
+    r = call(control, "load_cell", path=str(bad))
+    assert r.code is Code.BAD_ARGUMENT and "bad.toml:" in r.detail and "ur99" in r.detail
+    r = call(control, "load_cell", path=str(_one_hole_cell(tmp_path)))
+    assert r.ok and r.data["holes"] == ["h1"], r
+    assert call(control, "validate").code is Code.BAD_STATE  # nothing planned yet
+    r = call(control, "plan")
+    assert r.ok and [o["kind"] for o in r.data["operations"]] == ["screw", "home"]
+    assert r.data["cycle_time_s"] > 1.0
+    r = call(control, "validate")
+    assert r.ok and 0 < r.data["min_clearance_m"] < 0.01, r
+
+
+def test_validation_failure_is_coded_and_nothing_can_run(
+    control: ControlEndpoint, tmp_path: Path
+) -> None:
+    from planners.scene import Box
+
+    assert call(control, "load_cell", path=str(_one_hole_cell(tmp_path))).ok
+    assert call(control, "plan").ok
+    c = control._controller
+    assert c is not None
+    # a box the planner never saw, where the TCP is half way through the cycle
+    program = control._programs[0]
+    q = program.trajectory.sample([0.5 * program.duration])[0]
+    box = Box("intruder", np.asarray(c.arm.fk(q).A), [0.01, 0.01, 0.01])
+    spec = c.world.spec
+    from sim.world import World
+
+    c.world.close()
+    c.world = World(type(spec)(spec.arms, spec.bodies, (box,), spec.gravity))
+    c.screen = None  # type: ignore[assignment]
+    r = call(control, "validate")
+    assert r.code is Code.VALIDATION_FAILED and "intruder" in r.detail, r
+    assert call(control, "run", arm="ipc:///x").code is Code.BAD_STATE
 
 
 def test_errors_are_structured(control: ControlEndpoint) -> None:
@@ -44,7 +91,7 @@ def test_errors_are_structured(control: ControlEndpoint) -> None:
     assert r.code is Code.UNKNOWN_COMMAND and "status" in r.detail and "run" in r.detail
     for cmd in ("pause", "resume", "stop", "abort"):
         assert call(control, cmd).code is Code.BAD_STATE
-    assert call(control, "run").code is Code.BAD_ARGUMENT
+    assert call(control, "run").code is Code.BAD_STATE  # nothing validated, no trajectory
     assert call(control, "run", trajectory=5, arm="ipc:///x").code is Code.BAD_ARGUMENT
     assert call(control, "run", trajectory="/no/file.npz", arm="ipc:///x").code is Code.BAD_ARGUMENT
     r = call(control, "status")
@@ -190,3 +237,57 @@ def _wait_state(client: CommandClient, states: tuple[str, ...], timeout_s: float
             return r
         time.sleep(0.005)
     raise AssertionError(f"state never in {states}: {r}")
+
+
+def test_a_validated_cell_cycle_streams_to_the_arm(tmp_path: Path) -> None:
+    """load_cell, plan, validate, run: the validated cycle streams to a simulated arm in
+    another process over CURVE and ends IDLE/OK (the arm is brought to ``ready`` first)."""
+    from planners.arm import load_arm
+
+    d = short_dir()
+    keys = d + "/k"
+    create_keys(keys)
+    arm_ep = f"ipc://{d}/arm"
+    control = ControlEndpoint(f"ipc://{d}/ctl", keys_dir=keys)
+    with arm_process(arm_ep, keys) as (proc, arm_client), endpoint_thread(control):
+        status = arm_client.call("status", timeout_s=2.0)
+        assert status is not None
+        names = tuple(status.data["joint_names"])
+        q0 = np.asarray(status.data["q"])
+        ready = np.asarray(load_arm("ur5e").configuration("ready"))
+        go = tmp_path / "to_ready.npz"
+        _move_file(q0, ready, go, names)
+        with CommandClient(f"ipc://{d}/ctl", keys) as client:
+            r = client.call("run", {"trajectory": str(go), "arm": arm_ep}, timeout_s=5.0)
+            assert r is not None and r.ok, r
+            r = _wait_state(client, ("IDLE", "FAULT"), 30.0)
+            assert r.data["reason"] == "OK", r.data
+            time.sleep(0.3)  # let the simulated arm settle on ready
+            for cmd, args in (("load_cell", {"path": str(_one_hole_cell(tmp_path))}),
+                              ("plan", {}), ("validate", {})):  # fmt: skip
+                r = client.call(cmd, args, timeout_s=60.0)
+                assert r is not None and r.ok, r
+            r = client.call("run", {"arm": arm_ep}, timeout_s=5.0)
+            assert r is not None and r.ok, r
+            r = _wait_state(client, ("IDLE", "FAULT"), 30.0)
+            assert r.data["state"] == "IDLE" and r.data["reason"] == "OK", r.data
+            assert r.data["last_result"]["sent"] > 3000  # the whole cycle, at 1 kHz
+
+
+def _move_file(q0: np.ndarray, q1: np.ndarray, path: Path, names: tuple[str, ...]) -> Path:
+    from planners.limits import JointLimits
+    from planners.trajectory import Trajectory
+
+    n = len(q0)
+    limits = JointLimits(
+        names, np.full(n, -6.28), np.full(n, 6.28), np.full(n, 3.14), np.full(n, 8.0),
+        np.full(n, 100.0), np.full(n, 28.0),
+    )  # fmt: skip
+    q = quintic_move(q0, q1, limits, 1000.0)
+    dt = 1e-3
+    qd = np.gradient(q, dt, axis=0)
+    qd[0] = qd[-1] = 0.0
+    qdd = np.gradient(qd, dt, axis=0)
+    qdd[0] = qdd[-1] = 0.0
+    Trajectory(names, np.arange(q.shape[0]) * dt, q, qd, qdd).save(path)
+    return path
