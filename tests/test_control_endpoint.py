@@ -249,7 +249,7 @@ def test_a_validated_cell_cycle_streams_to_the_arm(tmp_path: Path) -> None:
     create_keys(keys)
     arm_ep = f"ipc://{d}/arm"
     control = ControlEndpoint(f"ipc://{d}/ctl", keys_dir=keys)
-    with arm_process(arm_ep, keys) as (proc, arm_client), endpoint_thread(control):
+    with arm_process(arm_ep, keys) as (_proc, arm_client), endpoint_thread(control):
         status = arm_client.call("status", timeout_s=2.0)
         assert status is not None
         names = tuple(status.data["joint_names"])
