@@ -86,6 +86,21 @@ def run_cmd(
         raise typer.Exit(1)
 
 
+@app.command("inspect")
+def inspect_cmd(
+    target: Annotated[str, typer.Argument(help="A saved trajectory (.npz/.json) or a run id.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG files.")] = Path("inspect"),
+    db: Annotated[
+        Path | None, typer.Option(help="Results store (default ./runs/results.sqlite).")
+    ] = None,
+) -> None:
+    """Write the inspection plots of a trajectory or a run as PNG files."""
+    from cells.inspect import inspect_target
+
+    for path in inspect_target(target, out, db):
+        console.print(f"wrote {path}")
+
+
 @bench_app.command("ik")
 def bench_ik(
     n: Annotated[int, typer.Option("--n", min=1, help="Random reachable poses per arm.")] = 10_000,

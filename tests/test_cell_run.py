@@ -239,7 +239,17 @@ def test_run_records_everything_and_writes_json(two_holes: Path, tmp_path: Path)
             ("screw", "h1", "OK"), ("screw", "h8", "NOK"), ("home", "home", "OK"),
         ]  # fmt: skip
     assert (tmp_path / "rep" / "cycles.json").is_file()
-    assert list((tmp_path / "rep").glob("*_screw_h1.npz"))
+    saved = sorted((tmp_path / "rep").glob("*_screw_h1.npz"))
+    assert saved
+    # cellctl inspect: the run's plots and a saved trajectory's, as PNG files
+    for target in (str(run.id), str(saved[0])):
+        shown = CliRunner().invoke(
+            app, ["inspect", target, "--db", str(db), "--out", str(tmp_path / "png")]
+        )
+        assert shown.exit_code == 0, shown.output
+        written = [line.split()[-1] for line in shown.output.splitlines() if "wrote" in line]
+        assert written and all(Path(w).suffix == ".png" and Path(w).stat().st_size > 1000
+                               for w in written)  # fmt: skip
 
 
 def test_bad_injection_is_one_line(two_holes: Path) -> None:
