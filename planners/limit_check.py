@@ -9,6 +9,11 @@ is taken on both sides of every knot. Each quantity is compared with its limit:
 * TCP speed (with an ``arm`` and ``tcp_speed``): ``|v_tcp| <= tcp_speed * (1 + rtol)``,
   where ``v_tcp = J(q) qd`` is the TCP's linear velocity in the world, computed as a
   central difference of forward kinematics along ``qd`` (error ~1e-10 relative).
+
+The joint limits are first checked on the exact peaks of every interval's quintic
+(:func:`planners.poly_peaks.interval_peaks`, well under a millisecond for thousands of
+knots): when no peak breaks a limit, no sample can, and the samples are not taken (the
+usual case: a timed trajectory). Otherwise the samples find the first violations.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from numpy.typing import NDArray
 
 from planners.errors import InputError
 from planners.limits import JointLimits
+from planners.poly_peaks import interval_peaks
 from planners.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -70,10 +76,10 @@ class LimitReport:
 
     Attributes:
         violations: The first violation of each (kind, joint) pair, in time order.
-        peak_ratio: Largest ``|value| / limit`` per kind over every sample (position:
-            largest excursion past a limit as a fraction of the joint's range, 0 when
-            inside).
-        samples: Number of sample times checked.
+        peak_ratio: Largest ``|value| / limit`` per kind over the whole trajectory, between
+            samples too (position: largest excursion past a limit as a fraction of the
+            joint's range, 0 when inside; TCP speed: over the samples).
+        samples: Number of sample times the check covers (at ``rate_hz`` and the knots).
     """
 
     violations: tuple[Violation, ...]
@@ -148,11 +154,31 @@ def check_limits(
         if tuple(arm.joint_names) != traj.joint_names:
             raise InputError(f"arm: joints {list(arm.joint_names)} differ from the trajectory's")
     n = int(np.floor(traj.duration * rate_hz)) + 1
-    times = np.unique(np.concatenate((traj.t[0] + np.arange(n) / rate_hz, traj.t)))
+    grid = traj.t[0] + np.arange(n) / rate_hz
+    extent = interval_peaks(traj, limits)
+    span = limits.upper - limits.lower
+    tol = rtol * span
+    ratio_of = {
+        LimitKind.POSITION: extent[0] / span,
+        LimitKind.VELOCITY: extent[1] / limits.velocity,
+        LimitKind.ACCELERATION: extent[2] / limits.acceleration,
+        LimitKind.JERK: extent[3] / limits.jerk,
+    }
+    peaks = {k: float(v.max()) for k, v in ratio_of.items()}
+    clean = bool(np.all(extent[0] <= tol)) and all(
+        bool(np.all(ratio_of[k] <= 1 + rtol))
+        for k in (LimitKind.VELOCITY, LimitKind.ACCELERATION, LimitKind.JERK)
+    )
+    if clean and tcp_speed is None:
+        # No sample can break a joint limit: only count the samples the peaks stand for.
+        m = np.rint((traj.t - traj.t[0]) * rate_hz)
+        on_grid = (m < n) & (traj.t[0] + m / rate_hz == traj.t)
+        inside = int(np.count_nonzero(grid <= traj.t[-1]))
+        return LimitReport((), peaks, inside + int(np.count_nonzero(~on_grid)))
+    times = np.unique(np.concatenate((grid, traj.t)))
     times = times[times <= traj.t[-1]]
     names = traj.joint_names
     found: list[Violation] = []
-    peaks: dict[LimitKind, float] = {}
 
     def first_per_joint(
         kind: LimitKind, t: NDArray, bad: NDArray, vals: NDArray, lim: NDArray
@@ -164,42 +190,35 @@ def check_limits(
             )
 
     q = traj.sample(times, 0)
-    span = limits.upper - limits.lower
-    tol = rtol * span
-    over = q > limits.upper + tol
-    under = q < limits.lower - tol
-    lim_pos = np.where(over, limits.upper, limits.lower)
-    first_per_joint(LimitKind.POSITION, times, over | under, q, lim_pos)
-    excess = np.maximum(q - limits.upper, limits.lower - q) / span
-    peaks[LimitKind.POSITION] = float(max(0.0, excess.max()))
     qd = traj.sample(times, 1)
-    for kind, values, lim in (
-        (LimitKind.VELOCITY, qd, limits.velocity),
-        (LimitKind.ACCELERATION, traj.sample(times, 2), limits.acceleration),
-    ):
-        ratio = np.abs(values) / lim
-        peaks[kind] = float(ratio.max())
-        first_per_joint(kind, times, ratio > 1 + rtol, values, np.broadcast_to(lim, values.shape))
-    # jerk: right-continuous samples plus the left limit at every knot
-    jerk = traj.sample(times, 3)
-    jt = times
-    if traj.t.size > 1:
-        left = traj.sample_intervals([1.0], 3)[:, 0]
-        jerk = np.concatenate((jerk, left))
-        jt = np.concatenate((times, traj.t[1:]))
-        order = np.argsort(jt, kind="stable")
-        jerk, jt = jerk[order], jt[order]
-    ratio = np.abs(jerk) / limits.jerk
-    peaks[LimitKind.JERK] = float(ratio.max())
-    first_per_joint(
-        LimitKind.JERK, jt, ratio > 1 + rtol, jerk, np.broadcast_to(limits.jerk, jerk.shape)
-    )
+    if not clean:
+        over = q > limits.upper + tol
+        under = q < limits.lower - tol
+        lim_pos = np.where(over, limits.upper, limits.lower)
+        first_per_joint(LimitKind.POSITION, times, over | under, q, lim_pos)
+        for kind, values, lim in (
+            (LimitKind.VELOCITY, qd, limits.velocity),
+            (LimitKind.ACCELERATION, traj.sample(times, 2), limits.acceleration),
+        ):
+            bad = np.abs(values) > lim * (1 + rtol)
+            first_per_joint(kind, times, bad, values, np.broadcast_to(lim, values.shape))
+        # jerk: right-continuous samples plus the left limit at every knot
+        jerk = traj.sample(times, 3)
+        jt = times
+        if traj.t.size > 1:
+            left = traj.sample_intervals([1.0], 3)[:, 0]
+            jerk = np.concatenate((jerk, left))
+            jt = np.concatenate((times, traj.t[1:]))
+            order = np.argsort(jt, kind="stable")
+            jerk, jt = jerk[order], jt[order]
+        bad = np.abs(jerk) > limits.jerk * (1 + rtol)
+        first_per_joint(LimitKind.JERK, jt, bad, jerk, np.broadcast_to(limits.jerk, jerk.shape))
     if tcp_speed is not None and arm is not None:
         v = tcp_speeds(arm, q, qd)
         peaks[LimitKind.TCP_SPEED] = float(v.max() / tcp_speed)
-        bad = v > tcp_speed * (1 + rtol)
-        if bad.any():
-            i = int(np.argmax(bad))
+        bad_tcp = v > tcp_speed * (1 + rtol)
+        if bad_tcp.any():
+            i = int(np.argmax(bad_tcp))
             found.append(
                 Violation(
                     float(times[i]), LimitKind.TCP_SPEED, arm.tcp_link, float(v[i]), tcp_speed

@@ -95,3 +95,25 @@ def test_misuse_raises() -> None:
                         LIMITS.acceleration, LIMITS.jerk, LIMITS.effort)  # fmt: skip
     with pytest.raises(InputError, match=r"limits\.names"):
         check_limits(tr, other)
+
+
+def test_clean_trajectory_counts_every_covered_sample() -> None:
+    tr = Trajectory(
+        LIMITS.names, [0.0, 0.3337, 1.0, 1.25], np.zeros((4, 2)), np.zeros((4, 2)),
+        np.zeros((4, 2)),
+    )  # fmt: skip
+    report = check_limits(tr, LIMITS, rate_hz=1000.0)
+    grid = np.arange(int(np.floor(tr.duration * 1000.0)) + 1) / 1000.0
+    assert report.ok
+    assert report.samples == np.unique(np.concatenate((grid, tr.t))).size
+
+
+def test_peak_ratio_is_the_exact_peak_between_samples() -> None:
+    # Rest to rest over 0.5 rad in 0.5 s: the velocity peaks at 1.875 rad/s mid-interval.
+    q = np.array([[0.0, 0.0], [0.5, 0.0]])
+    tr = Trajectory(LIMITS.names, [0.0, 0.5], q, np.zeros((2, 2)), np.zeros((2, 2)))
+    report = check_limits(tr, LIMITS)
+    assert report.peak_ratio[LimitKind.VELOCITY] == pytest.approx(1.875)
+    velocity = [v for v in report.violations if v.kind is LimitKind.VELOCITY]
+    assert [v.joint for v in velocity] == ["j1"]
+    assert velocity[0].time == pytest.approx(0.1202, abs=1.5e-3)  # 30 x^2 (1-x)^2 = 1
