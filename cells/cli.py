@@ -95,10 +95,13 @@ def inspect_cmd(
     ] = None,
 ) -> None:
     """Write the inspection plots of a trajectory or a run as PNG files."""
-    from cells.inspect import inspect_target
+    from cells.inspection import inspect_target
 
-    for path in inspect_target(target, out, db):
+    written = inspect_target(target, out, db)
+    for path in written:
         console.print(f"wrote {path}")
+    if not written:
+        console.print(f"nothing to plot for {target}")
 
 
 @bench_app.command("ik")

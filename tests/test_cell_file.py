@@ -43,7 +43,7 @@ def test_screw_cell_content(screw_cell: Cell) -> None:
     assert (h1.tightening.angle_min, h1.tightening.angle_max) == (3450.0, 3800.0)
     feed = screw_cell.feed_for("M1.4")
     assert feed.screw.pitch == 0.0003 and feed.screw.length == 0.003
-    np.testing.assert_allclose(feed.pose[:3, 3], [0.27, -0.35, 0.0408])
+    np.testing.assert_allclose(feed.pose[:3, 3], [0.47, -0.12, 0.0408])
     assert screw_cell.speeds.cap(SegmentKind.ENGAGE) == 0.005
     assert screw_cell.reaction.react(Reason.HOLE_POSITION) is Reaction.STOP_CELL
     assert screw_cell.robot("screw_arm").tool == "screwdriver"

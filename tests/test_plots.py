@@ -1,4 +1,4 @@
-"""Inspection plots (cells.plots) and ``inspect_target`` (cells.inspect)."""
+"""Inspection plots (cells.plots) and ``inspect_target`` (cells.inspection)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from records_helpers import build_store
 
 from cells import plots
-from cells.inspect import inspect_target
+from cells.inspection import inspect_target
 from cells.tightening import TighteningSpec
 from planners import Box, Capsule, CollisionModel, Cylinder, Scene, Sphere, load_arm
 from planners.arm import Arm
@@ -54,7 +54,7 @@ def test_matplotlib_is_imported_only_inside_functions() -> None:
     # spatialmath (under planners) happens to import matplotlib itself, so the check is on
     # our source: no module-level import of matplotlib outside `if TYPE_CHECKING`.
     root = Path(__file__).resolve().parents[1]
-    for name in ("cells/plots.py", "cells/inspect.py"):
+    for name in ("cells/plots.py", "cells/inspection.py"):
         tree = ast.parse((root / name).read_text())
         for node in tree.body:
             if isinstance(node, ast.Import):
