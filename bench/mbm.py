@@ -6,6 +6,11 @@ problems with ``start``, ``goals`` and ``obstacles``; see
 hand, fingers held :data:`FINGER_OPENING` apart from the centre (6.5 cm between them, as the
 problems were generated). For each problem:
 
+* the grasped object: the problems' goals are grasps (the hand around a can, generated
+  with the object in the scene); the obstacle nearest the tool centre point at the goals
+  (within :data:`GRASP_REACH`) may touch the finger links, as MoveIt's allowed-collision
+  matrix lets the gripper touch what it grasps (:func:`grasp_allowance`). Every other
+  pair, the hand body included, is checked;
 * ``valid``: the start and at least one goal are within the joint limits and collision-free
   under our batched model (:class:`planners.collision.CollisionModel`, padding
   :data:`PADDING`); problems that are not are counted and skipped;
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +53,17 @@ from planners.arm import Arm
 from planners.errors import InputError, UnknownNameError
 from planners.plan import plan
 from planners.plan_result import path_length
+from planners.scene import Box, Cylinder, Obstacle, Scene, Sphere
 from planners.space import JointSpace, collision_space, edge_points
 
 __all__ = [
     "FINGER_OPENING",
+    "GRASP_REACH",
     "PADDING",
     "RESOLUTION",
     "VERIFY_RESOLUTION",
     "Problem",
+    "grasp_allowance",
     "load_problems",
     "print_table",
     "run",
@@ -71,6 +81,8 @@ RESOLUTION = 0.02
 """Edge-check resolution of both planners [rad]."""
 VERIFY_RESOLUTION = 0.005
 """Largest joint step between the configurations of the exact re-check [rad]."""
+GRASP_REACH = 0.03
+"""Largest distance from the tool centre point to the surface of the grasped object [m]."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,57 @@ def load_problems(path: Path, dof: int = 7) -> dict[str, list[Problem]]:
             problems.append(Problem(name, int(p.get("index", i + 1)), start, goals, obstacles))
         out[name] = problems
     return out
+
+
+def _point_distance(o: Obstacle, p: NDArray[np.float64]) -> float:
+    """Signed distance [m] from a world point (3,) to an obstacle (negative inside)."""
+    T = np.asarray(o.pose)
+    x = T[:3, :3].T @ (p - T[:3, 3])
+    if isinstance(o, Box):
+        q = np.abs(x) - np.asarray(o.half_extents)
+        return float(np.linalg.norm(np.maximum(q, 0.0)) + min(float(q.max()), 0.0))
+    if isinstance(o, Sphere):
+        return float(np.linalg.norm(x)) - o.radius
+    if isinstance(o, Cylinder):
+        q = np.array([math.hypot(x[0], x[1]) - o.radius, abs(x[2]) - o.length / 2])
+        return float(np.linalg.norm(np.maximum(q, 0.0)) + min(float(q.max()), 0.0))
+    z = max(abs(float(x[2])) - o.length / 2, 0.0)
+    return math.hypot(float(np.linalg.norm(x[:2])), z) - o.radius
+
+
+def _finger_links(arm: Arm) -> tuple[str, ...]:
+    """The links moved by the tool's finger joints."""
+    fingers = set(arm.tool.finger_joints) if arm.tool is not None else set()
+    out = []
+    for j in ET.fromstring(arm.urdf_text).iter("joint"):
+        child = j.find("child")
+        if j.get("name") in fingers and child is not None:
+            out.append(child.get("link", ""))
+    return tuple(out)
+
+
+def grasp_allowance(arm: Arm, scene: Scene, goals: NDArray[np.float64]) -> Scene:
+    """``scene`` in which the fingers may touch the object each goal grasps.
+
+    The grasped object of a goal is the obstacle nearest the tool centre point, if that
+    point lies within :data:`GRASP_REACH` of its surface (or inside it).
+
+    Args:
+        arm: The arm with a gripper (no finger links: the scene comes back unchanged).
+        scene: The problem's scene.
+        goals: (M, dof) goal configurations [rad].
+    """
+    fingers = _finger_links(arm)
+    if not fingers or not scene.obstacles:
+        return scene
+    pairs: set[tuple[str, str]] = set()
+    for g in np.atleast_2d(goals):
+        p = np.asarray(arm.fk(g).t, dtype=np.float64)
+        d = [_point_distance(o, p) for o in scene.obstacles]
+        k = int(np.argmin(d))
+        if d[k] <= GRASP_REACH:
+            pairs.update((f, scene.obstacles[k].name) for f in fingers)
+    return scene.with_allowed(pairs) if pairs else scene
 
 
 def _fields(
@@ -267,7 +330,6 @@ class _Exact:
 def _warm_up(arm: Arm) -> None:
     """Compile every numba kernel the timed runs use, on a small scene."""
     from planners.collision import CollisionModel
-    from planners.scene import Scene
 
     scene = Scene.from_dicts(
         [
@@ -318,7 +380,6 @@ def run(
         UnknownNameError: a set not in the file; the message lists the file's sets.
     """
     from planners.collision import CollisionModel
-    from planners.scene import Scene
     from sim.client import bullet_client
 
     if not timeout > 0:
@@ -345,6 +406,7 @@ def run(
                 scene = Scene.from_dicts(
                     prob.obstacles, padding=PADDING, where=f"{label}.obstacles"
                 )
+                scene = grasp_allowance(arm, scene, prob.goals)
                 model = CollisionModel(arm, scene)
                 space = collision_space(model, arm)
                 ends = space.valid(np.vstack((prob.start[None], prob.goals)))

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from spatialmath import SE3
 
-from bench.mbm import load_problems, run
+from bench.mbm import grasp_allowance, load_problems, run
+from planners import load_arm
+from planners.collision import CollisionModel
 from planners.errors import InputError, UnknownNameError
+from planners.scene import Box, Cylinder, Scene
 
 READY = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
 SIDE = [1.2, -0.4, 0.0, -2.2, 0.0, 1.8, 0.785]
@@ -57,3 +62,22 @@ def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
     assert fields["median_ms"] is not None and fields["median_path_length"] > 0
     assert result["total"]["n"] == 2
     assert "posts[1]" in result["invalid"][0]
+
+
+def test_the_fingers_may_touch_the_object_the_goal_grasps() -> None:
+    arm = load_arm("panda", "franka_hand", finger_opening=0.0325)
+    goal = np.array(SIDE)
+    T_world_tcp = arm.fk(goal)
+    # A can 62 mm across between fingers 64.7 mm apart: inside the fingers' sphere cover.
+    can = Cylinder("can", (T_world_tcp * SE3.Tz(0.01) * SE3.Ry(np.pi / 2)).A, 0.031, 0.04)
+    far = Box("far", SE3.Trans(0.0, -0.6, 0.3).A, [0.05, 0.05, 0.05])
+    scene = Scene((can, far))
+    assert "leftfinger - can" in str(CollisionModel(arm, scene).explain(goal))
+    allowed = grasp_allowance(arm, scene, goal[None])
+    assert allowed.allowed == {
+        ("can", "franka_hand_leftfinger"),
+        ("can", "franka_hand_rightfinger"),
+    }
+    assert CollisionModel(arm, allowed).explain(goal) is None
+    # Nothing within reach of the tool centre point: nothing allowed.
+    assert grasp_allowance(arm, Scene((far,)), goal[None]).allowed == frozenset()
