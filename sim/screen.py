@@ -12,7 +12,8 @@ The world becomes a scene: primitive obstacles as they are, every URDF body thro
 its collision primitives (:func:`planners.scene_urdf.obstacles_from_urdf`), and a held
 part as an attachment of the TCP link at its grip. Pairs of links the sphere model
 treats as adjacent but PyBullet checks are listed in :attr:`WorldScreen.unscreened`;
-the sweep checks those exactly at every sample.
+the sweep checks those exactly, where their rate bound (:class:`sim.pair_screen.PairScreen`)
+cannot prove them clear.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from planners.collision import CollisionModel
 from planners.scene import Attachment, Obstacle, Scene
 from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
+from sim.pair_screen import PairScreen
 from sim.world import World
 
 __all__ = ["WorldScreen"]
@@ -42,6 +44,7 @@ class WorldScreen:
     Attributes:
         unscreened: Link pairs PyBullet checks for self-collision but the sphere model
             does not (sorted name pairs); the sweep checks them exactly.
+        pairs: The exact check of the :attr:`unscreened` pairs.
     """
 
     def __init__(self, world: World, arm_name: str) -> None:
@@ -58,6 +61,7 @@ class WorldScreen:
         self.unscreened: frozenset[tuple[str, str]] = frozenset(
             (a, b) for a, b in ignored - set(world.adjacent[arm_name])
         )
+        self.pairs = PairScreen(world.arm(arm_name), self.unscreened)
 
     def _part_shapes(self, part: str) -> tuple[Obstacle, ...]:
         """A part's collision primitives in its own frame."""
@@ -93,26 +97,6 @@ class WorldScreen:
             model = CollisionModel(self.arm, Scene(tuple(obstacles), attachments))
             self._models[key] = model
         return model
-
-    def pair_bounds(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """(N, P) lower bounds [m] on the distance of each :attr:`unscreened` pair.
-
-        From the same spheres: the distance between two sphere sets bounds the distance
-        between the links they enclose.
-        """
-        pairs = sorted(self.unscreened)
-        if not pairs:
-            return np.zeros((len(Q), 0))
-        model = self._model(())
-        S = model.spheres(Q)
-        rows = {name: (a, b) for name, a, b in model.sphere_groups()}
-        out = np.empty((len(Q), len(pairs)))
-        for j, (la, lb) in enumerate(pairs):
-            A = S[:, slice(*rows[la])]
-            B = S[:, slice(*rows[lb])]
-            d = np.linalg.norm(A[:, :, None, :3] - B[:, None, :, :3], axis=-1)
-            out[:, j] = (d - A[:, :, None, 3] - B[:, None, :, 3]).min(axis=(1, 2))
-        return out
 
     def bounds(
         self,

@@ -228,7 +228,7 @@ def sweep(
         A :class:`Verdict` with COLLISION, SELF_COLLISION, CLEARANCE and limit
         violations, the minimum clearance and its pair, and the statistics
         ``sweep_samples``, ``sweep_exact_queries`` (samples placed in the world),
-        ``sweep_pair_queries`` (samples whose unscreened link pairs were checked), ``sweep_wall_s``,
+        ``sweep_pair_queries`` (exact queries of the unscreened link pairs), ``sweep_wall_s``,
         ``sweep_x_realtime``.
     """
     cfg = settings or SweepSettings()
@@ -272,10 +272,10 @@ def sweep(
             idx = np.flatnonzero(interval == i)
             bound[idx] = screen.bounds(Q[idx], held, moved)
     client = world.client
-    unscreened = [
-        (body.link_index(a), body.link_index(b), f"{arm_name}/{a} | {arm_name}/{b}")
-        for a, b in sorted(screen.unscreened if screen is not None else ())
-    ]
+    skip = set()  # self contacts the pair screen checks (at every sample)
+    if screen is not None:
+        skip = {(body.link_index(a), body.link_index(b)) for a, b in screen.pairs.pairs}
+        skip |= {(b, a) for a, b in skip}
     best: tuple[float, str | None, float | None] = (np.inf, None, None)
     queries = 0
     pair_queries = 0
@@ -337,6 +337,8 @@ def sweep(
                         continue
                     if tuple(sorted((name, other_name))) in allowed:
                         continue
+                    if other == mover and (c[3], c[4]) in skip:
+                        continue
                     where = f"{world.place(mover, c[3])} | {world.place(other, c[4])}"
                     kind = (
                         ViolationKind.SELF_COLLISION if other == mover else ViolationKind.COLLISION
@@ -350,21 +352,16 @@ def sweep(
             queries += 1
             movers, held_ids = place(int(k))
             distances(int(k), movers, held_ids)
-        if unscreened and screen is not None:
-            # Pairs the sphere model does not check: exact where their own spheres come close.
-            close = np.flatnonzero((screen.pair_bounds(Q[far]) <= cfg.screen_margin).any(axis=1))
-            for k in far[close]:
-                pair_queries += 1
-                body.set_q(Q[k])
-                for a, b, where in unscreened:
-                    for c in client.getClosestPoints(body.body, body.body, 0.0, a, b):
-                        if -float(c[8]) > cfg.touch_tolerance:
-                            t = float(times[k])
-                            violations.append(
-                                Violation(
-                                    t, ViolationKind.SELF_COLLISION, where, -float(c[8]), 0.0, "m"
-                                )
-                            )
+        if screen is not None and screen.pairs.pairs:
+            # Pairs the sphere model does not check: exact, where their rate bound needs it.
+            hits, pair_queries = screen.pairs.check(Q, cfg.touch_tolerance)
+            for hit in hits:
+                a, b = screen.pairs.pairs[hit.pair]
+                where = f"{arm_name}/{a} | {arm_name}/{b}"
+                t = float(times[hit.sample])
+                violations.append(
+                    Violation(t, ViolationKind.SELF_COLLISION, where, hit.depth, 0.0, "m")
+                )
     elapsed = wall.perf_counter() - started
     stats = {
         "sweep_samples": len(times),

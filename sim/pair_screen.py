@@ -1,0 +1,289 @@
+"""Self-collision of chosen link pairs along a trajectory, from a few exact queries.
+
+Some pairs of an arm's links are checked by PyBullet but not by the sphere model: their
+spheres overlap at ``home`` although the links keep a few millimetres apart there (on the
+UR5e: base and upper arm, forearm and wrist 2, wrist 1 and wrist 3). Querying them at
+every sample of a sweep costs more than the rest of the sweep; a bound on how fast their
+distance can change makes most of those queries unnecessary.
+
+Between two links, moving one joint on the chain that connects them by ``dq`` turns one
+side about that joint's axis relative to the other. The turned side's points move by at
+most ``dq`` times their distance from the axis, and for a cylinder (or capsule) parallel
+to the axis the turn is a translation of at most ``dq`` times the offset of its own axis
+(zero for a coaxial one: turning it changes nothing). So the signed distance of the pair
+changes by at most ``rate . |dq|``, where ``rate[j]`` [m/rad] is the smaller of the two
+sides' bound for joint ``j`` (0 for joints off the chain). One exact distance ``d`` at a
+sample then proves every later sample whose ``rate . |q - q_k|`` stays below ``d``
+clear; where it does not, the next sample is queried.
+
+A side whose links are not rigidly attached to the axis (a joint in between) gets the
+looser bound ``max |p - o|`` over its geometry, ``o`` a point on the axis, bounded through
+the joint origins along the chain.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.arm_body import ArmBody
+
+__all__ = ["PairHit", "PairScreen"]
+
+_REVOLUTE, _PRISMATIC = 0, 1  # PyBullet joint types
+
+
+def _origin(el: ET.Element | None) -> NDArray[np.float64]:
+    """A URDF ``<origin xyz rpy>`` as a 4x4 pose."""
+    T = np.eye(4)
+    if el is None:
+        return T
+    x, y, z = (float(v) for v in el.get("xyz", "0 0 0").split())
+    r, p, w = (float(v) for v in el.get("rpy", "0 0 0").split())
+    cr, sr, cp, sp, cw, sw = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(w), np.sin(w)
+    T[:3, :3] = [
+        [cw * cp, cw * sp * sr - sw * cr, cw * sp * cr + sw * sr],
+        [sw * cp, sw * sp * sr + cw * cr, sw * sp * cr - cw * sr],
+        [-sp, cp * sr, cp * cr],
+    ]
+    T[:3, 3] = (x, y, z)
+    return T
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """One collision element in the world at the body's current state."""
+
+    centre: NDArray[np.float64]  # (3,) [m]
+    axis: NDArray[np.float64] | None  # (3,) unit axis of a cylinder or capsule
+    extent: float  # largest distance of a point of the shape from its centre [m]
+
+
+def _line_distance(p: NDArray[np.float64], o: NDArray[np.float64], u: NDArray[np.float64]) -> float:
+    """Distance of point ``p`` from the line through ``o`` along unit ``u``."""
+    v = p - o
+    return float(np.linalg.norm(v - np.dot(v, u) * u))
+
+
+@dataclass(frozen=True)
+class PairHit:
+    """A sample at which a pair penetrates deeper than the touch tolerance.
+
+    Attributes:
+        sample: Index of the sample.
+        pair: Index of the pair in :attr:`PairScreen.pairs`.
+        depth: Penetration depth [m] (positive).
+    """
+
+    sample: int
+    pair: int
+    depth: float
+
+
+@nb.njit(cache=True)
+def _covered(
+    Q: NDArray[np.float64], rate: NDArray[np.float64], k: int, budget: float
+) -> int:  # fmt: skip
+    """First sample after ``k`` whose ``rate . |Q[i] - Q[k]|`` reaches ``budget``."""
+    n, dof = Q.shape
+    for i in range(k + 1, n):
+        w = 0.0
+        for j in range(dof):
+            w += rate[j] * abs(Q[i, j] - Q[k, j])
+        if w >= budget:
+            return i
+    return n
+
+
+class PairScreen:
+    """Exact self-collision of link pairs of one arm body, queried only where needed.
+
+    Args:
+        body: The arm in its PyBullet world (its current state is only used to read
+            lengths that do not depend on the configuration).
+        pairs: Link name pairs to check.
+        reach: Distances are measured up to this [m]; farther counts as ``reach``.
+        slack: Margin [m] for PyBullet's numerical error in a distance.
+
+    Attributes:
+        pairs: The pairs, each ordered by PyBullet link index (as a contact reports it).
+        rates: (P, dof) bound [m per rad or m] on how fast each pair's distance changes
+            with each actuated joint.
+    """
+
+    def __init__(
+        self,
+        body: ArmBody,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        reach: float = 0.05,
+        slack: float = 1e-4,
+    ) -> None:
+        self.body = body
+        self.reach = reach
+        self.slack = slack
+        ordered = []
+        for a, b in pairs:
+            ia, ib = body.link_index(a), body.link_index(b)
+            ordered.append((a, b) if ia <= ib else (b, a))
+        self.pairs: tuple[tuple[str, str], ...] = tuple(sorted(set(ordered)))
+        self._index = [(body.link_index(a), body.link_index(b)) for a, b in self.pairs]
+        self._read_model()
+        self.rates = np.zeros((len(self.pairs), body.arm.dof))
+        for p, (ia, ib) in enumerate(self._index):
+            self.rates[p] = self._pair_rates(ia, ib)
+
+    # ------------------------------------------------------------------ the model
+
+    def _read_model(self) -> None:
+        """Link frames, joint axes and collision shapes in the world, at the current state."""
+        client, body = self.body.client, self.body.body
+        root = ET.fromstring(self.body.arm.urdf_text)
+        n = client.getNumJoints(body)
+        self._parent = {j: int(client.getJointInfo(body, j)[16]) for j in range(n)}
+        self._jtype = {j: int(client.getJointInfo(body, j)[2]) for j in range(n)}
+        self._column = {j: c for c, j in enumerate(self.body.joint_indices)}
+        names = {index: name for name, index in self.body.link_indices.items()}
+        frames = {i: self.body.link_pose(names[i]) for i in [-1, *range(n)]}
+        joints = {j.get("name"): j for j in root.iter("joint")}
+        self._origin = {j: frames[j][:3, 3] for j in range(n)}
+        self._axis = {}
+        for j in range(n):
+            el = joints.get(client.getJointInfo(body, j)[1].decode())
+            axis_el = el.find("axis") if el is not None else None
+            local = [1.0, 0.0, 0.0] if axis_el is None else axis_el.get("xyz", "1 0 0").split()
+            u = frames[j][:3, :3] @ np.asarray(local, dtype=np.float64)
+            norm = float(np.linalg.norm(u))  # 0 for a fixed joint declared with axis 0 0 0
+            self._axis[j] = u / norm if norm > 0 else frames[j][:3, 0]
+        links = {el.get("name"): el for el in root.iter("link")}
+        self._shapes: dict[int, list[_Shape]] = {}
+        for i, T_link in frames.items():
+            shapes = []
+            el = links.get(names[i])
+            for col in [] if el is None else el.findall("collision"):
+                T = T_link @ _origin(col.find("origin"))
+                geom = col.find("geometry")
+                g = None if geom is None or len(geom) == 0 else geom[0]
+                if g is not None and g.tag == "sphere":
+                    shapes.append(_Shape(T[:3, 3], None, float(g.get("radius", "nan"))))
+                elif g is not None and g.tag in ("cylinder", "capsule"):
+                    r, half = float(g.get("radius", "nan")), float(g.get("length", "nan")) / 2
+                    extent = half + r if g.tag == "capsule" else math.hypot(half, r)
+                    shapes.append(_Shape(T[:3, 3], T[:3, 2], extent))
+                elif g is not None and g.tag == "box":
+                    size = np.array([float(v) for v in g.get("size", "").split()])
+                    shapes.append(_Shape(T[:3, 3], None, float(np.linalg.norm(size) / 2)))
+                else:  # a mesh (or anything else): the link's bounding box, margin included
+                    lo, hi = (np.asarray(v) for v in client.getAABB(body, i))
+                    shapes.append(_Shape((lo + hi) / 2, None, float(np.linalg.norm(hi - lo) / 2)))
+            self._shapes[i] = shapes
+
+    def _path(self, a: int, b: int) -> list[tuple[int, int, int]]:
+        """Joints on the chain from link ``a`` to link ``b``: (joint, link before, link after)."""
+
+        def up(link: int) -> list[int]:
+            out = [link]
+            while link >= 0:
+                link = self._parent[link]
+                out.append(link)
+            return out
+
+        ua, ub = up(a), up(b)
+        common = next(link for link in ua if link in ub)
+        out = [(j, j, self._parent[j]) for j in ua[: ua.index(common)]]
+        out += [(j, self._parent[j], j) for j in reversed(ub[: ub.index(common)])]
+        return out
+
+    def _turn_rate(self, link: int, j: int) -> float:
+        """Bound on how far ``link``'s geometry moves per radian about joint ``j``'s fixed axis."""
+        o, u = self._origin[j], self._axis[j]
+        worst = 0.0
+        for s in self._shapes[link]:
+            off = _line_distance(s.centre, o, u)
+            if s.axis is not None and np.linalg.norm(np.cross(s.axis, u)) < 1e-9:
+                worst = max(worst, off)  # parallel: the turn is a translation by off * dq
+            else:
+                worst = max(worst, off + s.extent)
+        return worst
+
+    def _reach(self, link: int, point: NDArray[np.float64]) -> float:
+        """Largest distance of ``link``'s geometry from ``point`` [m]."""
+        return max(
+            (float(np.linalg.norm(s.centre - point)) + s.extent for s in self._shapes[link]),
+            default=0.0,
+        )
+
+    def _side_rate(self, side: list[tuple[int, int, int]], link: int, k: int) -> float:
+        """Rate of joint ``side[k]`` seen from ``link``, the end of ``side`` before index 0."""
+        j = side[k][0]
+        moving = [s for s in side[:k] if s[0] in self._column]
+        if not moving:  # the axis is rigidly attached to this link
+            return self._turn_rate(link, j) if self._jtype[j] == _REVOLUTE else 1.0
+        if self._jtype[j] != _REVOLUTE:
+            return 1.0
+        if any(self._jtype[s[0]] == _PRISMATIC for s in side[:k]):
+            return math.inf  # the other side's bound is used
+        # |p - o_j| <= |p - c| + |c - o_2| + the fixed distances between the next joint
+        # origins, c the foot of o_2 on the first axis: a turn about it keeps |c - o_2|.
+        first, second = side[0][0], side[1][0]
+        o2 = self._origin[second]
+        o1, u1 = self._origin[first], self._axis[first]
+        c = o1 + np.dot(o2 - o1, u1) * u1
+        total = self._reach(link, c) + float(np.linalg.norm(o2 - c))
+        for (j0, _, _), (j1, _, _) in pairwise(side[1 : k + 1]):
+            total += float(np.linalg.norm(self._origin[j1] - self._origin[j0]))
+        return total
+
+    def _pair_rates(self, a: int, b: int) -> NDArray[np.float64]:
+        path = self._path(a, b)
+        rates = np.zeros(self.body.arm.dof)
+        back = list(reversed(path))
+        for k, (j, _, _) in enumerate(path):
+            if j not in self._column or self._jtype[j] not in (_REVOLUTE, _PRISMATIC):
+                continue
+            from_a = self._side_rate(path, a, k)
+            from_b = self._side_rate(back, b, len(path) - 1 - k)
+            rates[self._column[j]] = min(from_a, from_b)
+        return rates
+
+    # ------------------------------------------------------------------ queries
+
+    def distance(self, pair: int) -> float:
+        """Signed distance [m] of pair ``pair`` at the body's current state (up to ``reach``)."""
+        a, b = self._index[pair]
+        body = self.body.body
+        points = self.body.client.getClosestPoints(body, body, self.reach, a, b)
+        return min((float(p[8]) for p in points), default=self.reach)
+
+    def check(self, Q: NDArray[np.float64], touch_tolerance: float) -> tuple[list[PairHit], int]:
+        """Every sample of (N, dof) ``Q`` where a pair penetrates deeper than ``touch_tolerance``.
+
+        Sets the body's joints (the caller restores them).
+
+        Returns:
+            The hits in sample order per pair, and the number of exact queries made.
+        """
+        hits: list[PairHit] = []
+        queries = 0
+        Q = np.ascontiguousarray(Q, dtype=np.float64)
+        n = len(Q)
+        # per pair: the next sample it must be queried at
+        due = np.zeros(len(self.pairs), np.int64)
+        while len(due) and int(due.min()) < n:
+            k = int(due.min())
+            self.body.set_q(Q[k])
+            for p in np.flatnonzero(due == k):
+                queries += 1
+                d = self.distance(int(p))
+                if -d > touch_tolerance:
+                    hits.append(PairHit(k, int(p), -d))
+                budget = d + touch_tolerance - self.slack
+                due[p] = _covered(Q, self.rates[p], k, budget) if budget > 0 else k + 1
+        return hits, queries
