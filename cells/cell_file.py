@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cells.cell_model import (
+    SCREW_ORDERS,
     Cell,
     Fixture,
     Hole,
@@ -312,6 +313,9 @@ def _load(file: str, data: dict[str, Any]) -> Cell:
     assert ct is not None
     name = ct.string("name")
     takt = ct.number("takt", "s", 0.0, 86_400.0, lo_open=True)
+    screw_order = ct.string("screw_order", "shortest")
+    if screw_order not in SCREW_ORDERS:
+        raise ct.fail("screw_order", f"{screw_order!r}, expected one of: {', '.join(SCREW_ORDERS)}")
     ct.finish()
 
     robot_tables = root.tables("robots")
@@ -403,6 +407,7 @@ def _load(file: str, data: dict[str, Any]) -> Cell:
     return Cell(
         path=Path(file), name=name, takt=takt, robots=robots, fixtures=fixtures, parts=parts,
         holes=holes, screws=screws, feeds=feeds, speeds=speeds, reaction=reaction,
+        screw_order=screw_order,
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from sim.spindle import ScrewJoint
 from sim.world import BodySpec, WorldSpec
 
 __all__ = [
+    "SCREW_ORDERS",
     "Cell",
     "Fixture",
     "Hole",
@@ -41,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
+
+SCREW_ORDERS = ("shortest", "file")
+"""How a cell orders its screws: the shortest cycle, or the file's order (a pattern)."""
 
 
 def axis_pose(
@@ -308,6 +312,8 @@ class Cell:
         feeds: Screw feeds (presenters) by fixture name.
         speeds: TCP speed caps per segment kind.
         reaction: What to do after each NOK tightening reason.
+        screw_order: ``shortest`` (the order with the shortest estimated cycle) or
+            ``file`` (the file's order, e.g. a crosswise pattern that keeps a part flat).
     """
 
     path: Path
@@ -321,6 +327,7 @@ class Cell:
     feeds: Mapping[str, ScrewFeed]
     speeds: SpeedLimits
     reaction: ReactionPolicy
+    screw_order: str = "shortest"
 
     def robot(self, name: str) -> Robot:
         """Robot ``name``; UnknownNameError lists the robots."""

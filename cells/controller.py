@@ -1,7 +1,7 @@
 """The cell controller: plan a cycle, validate it in PyBullet, run it, judge, react, record.
 
 One cycle of a cell is one product: the cell's parts placed (in file order) and its
-screws driven (in file order), then back to ``ready``. :class:`CellController` does,
+screws driven (in the cell's ``screw_order``), then back to ``ready``. :class:`CellController` does,
 for each cycle:
 
 1. **plan**: one :class:`~cells.program.Program` per operation (:mod:`cells.tasks`);
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cells.cell_model import Cell
+from cells.cell_model import Cell, Hole
 from cells.program import PlanningError, Program
 from cells.records import ResultsStore
 from cells.tasks import SCREW_BODY, TaskPlanner
@@ -188,6 +188,7 @@ class CellController:
         self.sim = SimArm(self.arm, 1000.0, q0=self.planner.home())
         self.run_id: int | None = None
         self.first_programs: list[Program] = []  # the first cycle's plan, for reports
+        self._screw_order: list[Hole] = []  # chosen once per cell
         self._clock = time.time()  # the cell's clock at the start of the current cycle
 
     # ------------------------------------------------------------------ lifetime
@@ -215,7 +216,11 @@ class CellController:
         for part in self.cell.parts.values():
             programs.append(self.planner.pick_place(part, q))
             q = programs[-1].q_end
-        for hole in self.cell.holes.values():
+        holes = list(self.cell.holes.values())
+        if self.cell.screw_order == "shortest":
+            holes = self._screw_order or self.planner.screw_order(holes)
+            self._screw_order = holes
+        for hole in holes:
             programs.append(self.planner.screw(hole, q))
             q = programs[-1].q_end
         programs.append(self.planner.return_home(q))

@@ -196,7 +196,7 @@ BAD = [
     ("negative takt", ("takt = 10.0", "takt = -1.0"),
      r"cell\.takt: got -1, expected a number in \(0, 86400\] \[s\]"),
     ("unknown key", ('name = "tilted"\n', 'name = "tilted"\ntakte = 3\n'),
-     r"cell\.takte: unknown key, expected one of: name, takt"),
+     r"cell\.takte: unknown key, expected one of: name, screw_order, takt"),
     ("unknown top key", ("[speeds]", "[speed]\nx = 1\n[speeds]"), r"speed: unknown key"),
     ("unknown arm", ('arm = "ur5e"', 'arm = "ur6"'),
      r"robots\[0\]\.arm: unknown arm model 'ur6', expected one of: .*panda.*ur5e"),

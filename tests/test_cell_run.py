@@ -39,6 +39,8 @@ def two_holes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     head, tail = _holes_block(SCREW.read_text())
     holes = "".join(f'[[holes]]\nname = "{h}"\nsite = "frame/{h}"\n\n' for h in ("h1", "h8"))
     path = tmp_path_factory.mktemp("cells") / "two_holes.toml"
+    # file order: the fault tests below plant faults at h1, the first screw
+    head = head.replace('screw_order = "shortest"', 'screw_order = "file"', 1)
     path.write_text(head + holes + tail)
     return path
 
@@ -81,6 +83,28 @@ def test_screw_program_follows_the_process(controller: CellController) -> None:
     assert p.spindle[0].hole == "h1"
     assert [e.action.value for e in p.events] == ["grasp", "release"]
     assert not p.tcp_cap_violations(controller.arm)
+
+
+def test_screw_order(two_holes: Path, tmp_path: Path) -> None:
+    """Only the last leg depends on the order: "shortest" ends at the hole nearest home
+    (relative to the presenter); "file" keeps the file's order."""
+    text = two_holes.read_text().replace('screw_order = "file"', 'screw_order = "shortest"', 1)
+    shortest = tmp_path / "shortest.toml"
+    shortest.write_text(text)
+    reverse = tmp_path / "reverse.toml"
+    head, tail = _holes_block(text)
+    holes = "".join(f'[[holes]]\nname = "{h}"\nsite = "frame/{h}"\n\n' for h in ("h8", "h1"))
+    reverse.write_text(head + holes + tail)
+    orders = []
+    for path in (shortest, reverse, two_holes):
+        with CellController(load_cell(path), physics=False) as c:
+            orders.append([p.target for p in c.plan_cycle() if p.kind == "screw"])
+    assert orders[0] == orders[1]  # the same best order from either file order
+    assert orders[2] == ["h1", "h8"]  # screw_order = "file"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('screw_order = "shortest"', 'screw_order = "random"', 1))
+    with pytest.raises(InputError, match=r"bad.toml:cell.screw_order: 'random', expected one of"):
+        load_cell(bad)
 
 
 def test_good_cycle_runs_and_validates(controller: CellController) -> None:
