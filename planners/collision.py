@@ -53,7 +53,6 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
-from planners import collision_kernel as kernel
 from planners import collision_packed as packed
 from planners.arm import Arm
 from planners.collision_fk import link_poses, sphere_centres
@@ -396,16 +395,13 @@ class CollisionModel:
     def _set_pairs(self, pairs: NDArray[np.int64]) -> None:
         lim = self.arm.limits
         self._limits = (np.ascontiguousarray(lim.lower), np.ascontiguousarray(lim.upper))
-        self._args = (
-            *self._limits,
-            *self._fk_args,
-            *self._group_args,
-            *self._obstacle_args,
-            pairs,
-            float(self.scene.padding),
-        )
-        self._dist_args = (*self._fk_args, *self._group_args, *self._obstacle_args, pairs)
-        self._packed = packed.pack(self._args)
+        rest = (*self._fk_args, *self._group_args, *self._obstacle_args, pairs)
+        pad = float(self.scene.padding)
+        self._packed = packed.pack((*self._limits, *rest, pad))
+        free = np.full(self.arm.dof, np.inf)
+        self._packed_unlimited = packed.pack((-free, free, *rest, pad))
+        for buf in (*self._packed, *self._packed_unlimited):
+            buf.flags.writeable = False
 
     def _never_colliding(self, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
         """Pairs whose relative motion is one or two joints and that cannot touch.
@@ -563,10 +559,7 @@ class CollisionModel:
 
     def _hits(self, Q: NDArray[np.float64], field: str) -> NDArray[np.int64]:
         """Hit codes of checked (N, dof) configurations; InputError on a non-finite value."""
-        if len(Q) < PARALLEL_FROM:
-            codes = packed.first_hits_packed(Q, self._packed)
-        else:
-            codes = kernel.first_hits(Q, self._args, True)
+        codes = packed.first_hits(Q, self._packed, len(Q) >= PARALLEL_FROM)
         if len(codes) and codes.min() == -3:
             raise InputError(f"{field}: every value must be finite")
         return codes
@@ -580,6 +573,12 @@ class CollisionModel:
         return self.groups[g], self.groups[rest - M]
 
     # ------------------------------------------------------------------- API
+
+    @property
+    def packed(self) -> packed.Packed:
+        """The model (joint limits, kinematics, spheres, obstacles, pairs, padding) as two
+        flat buffers for compiled code (:mod:`planners.collision_packed`); read-only."""
+        return self._packed
 
     @property
     def self_pairs(self) -> tuple[tuple[str, str], ...]:
@@ -623,8 +622,7 @@ class CollisionModel:
         Joint limits are not considered.
         """
         Q = self._batch(q, "q")
-        args = (np.full(self.arm.dof, -np.inf), np.full(self.arm.dof, np.inf), *self._args[2:])
-        code = int(kernel.first_hits(Q[:1], args, False)[0])
+        code = int(packed.first_hits(Q[:1], self._packed_unlimited)[0])
         return None if code < 0 else self._names(code)
 
     def clearance(self, Q: npt.ArrayLike) -> NDArray[np.float64]:
@@ -642,12 +640,12 @@ class CollisionModel:
             (N,) distances [m].
         """
         Q = self._batch(Q)
-        return kernel.min_distances(Q, self._dist_args)[0]
+        return packed.min_distances(Q, self._packed, len(Q) >= PARALLEL_FROM)[0]
 
     def clearance_detail(self, q: npt.ArrayLike) -> Contact:
         """The clearance of one configuration (dof,) and the pair that sets it."""
         Q = self._batch(q, "q")
-        d, code = kernel.min_distances(Q[:1], self._dist_args)
+        d, code = packed.min_distances(Q[:1], self._packed)
         if code[0] < 0:
             return Contact(float(d[0]), "", "")
         a, b = self._names(int(code[0]))
@@ -674,7 +672,7 @@ class CollisionModel:
         if not (math.isfinite(resolution) and resolution > 0):
             raise InputError(f"resolution: expected a positive number [rad], got {resolution!r}")
         n = max(2, math.ceil(float(np.max(np.abs(qb - qa))) / resolution) + 1)
-        return packed.first_hit_motion_packed(qa, qb, n, self._packed) == -1
+        return packed.first_hit_motion(qa, qb, n, self._packed) == -1
 
     def check_motions(
         self, QA: npt.ArrayLike, QB: npt.ArrayLike, resolution: float = 0.01
@@ -685,7 +683,8 @@ class CollisionModel:
         if A.shape != B.shape:
             raise InputError(f"QA, QB: expected equal shapes, got {A.shape} and {B.shape}")
         n = self._steps(A, B, resolution)
-        return kernel.first_hit_motions(A, B, n, self._args) == -1
+        parallel = int(n.sum()) >= PARALLEL_FROM
+        return packed.first_hit_motions(A, B, n, self._packed, parallel) == -1
 
     def spheres(self, q: npt.ArrayLike) -> NDArray[np.float64]:
         """World spheres of the model for configurations (N, dof): (N, S, 4) ``x y z r`` [m]."""

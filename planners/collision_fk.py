@@ -80,11 +80,14 @@ def fk_links(q, base, jparent, jtype, jcol, jorigin, jaxis, T):
 
 
 @nb.njit(inline="always", cache=True, fastmath=FASTMATH, nogil=True)
-def place_sphere(T, link, s, out, k):
-    x, y, z = s[0], s[1], s[2]
+def place_sphere(T, link, S, i, out, k):
+    """Sphere ``S[i]`` (``x y z r`` in frame ``link``) into ``out[k]`` in the world.
+
+    Indices, not row views: a view counts references, which costs in the hot loops."""
+    x, y, z = S[i, 0], S[i, 1], S[i, 2]
     for r in range(3):
         out[k, r] = T[link, r, 0] * x + T[link, r, 1] * y + T[link, r, 2] * z + T[link, r, 3]
-    out[k, 3] = s[3]
+    out[k, 3] = S[i, 3]
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
@@ -92,7 +95,7 @@ def ensure_group(g, T, glink, gstart, spheres, W, done):
     if done[g]:
         return
     for k in range(gstart[g], gstart[g + 1]):
-        place_sphere(T, glink[g], spheres[k], W, k)
+        place_sphere(T, glink[g], spheres, k, W, k)
     done[g] = True
 
 
@@ -105,7 +108,7 @@ def _centres(Q, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spher
         fk_links(Q[i], base, jparent, jtype, jcol, jorigin, jaxis, T)
         for g in range(glink.shape[0]):
             for k in range(gstart[g], gstart[g + 1]):
-                place_sphere(T, glink[g], spheres[k], out[i], k)
+                place_sphere(T, glink[g], spheres, k, out[i], k)
     return out
 
 

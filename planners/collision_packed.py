@@ -1,9 +1,13 @@
-"""The fast collision model's kernels called with the model packed into two flat buffers.
+"""The fast collision model packed into two flat buffers, and its batched entry points.
 
 Passing a dozen arrays to a numba function costs microseconds per call in argument
-unboxing; :func:`pack` flattens them once into one float and one int buffer, and the
-entry points here unpack inside compiled code. Same results as the unpacked kernels of
-:mod:`planners.collision_kernel`.
+unboxing; :func:`pack` flattens them once into one float and one int buffer, and
+:func:`unpack` (compiled) views them as the model tuple of :mod:`planners.collision_kernel`.
+
+Each batched entry point has a serial and a parallel (numba ``prange``) form. On a shared
+machine a parallel call waits for every worker thread to be scheduled, which costs up to
+milliseconds when the other cores are busy, so callers choose parallel only for batches
+whose work is far larger than that (:class:`planners.collision.CollisionModel`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planners.collision_fk import FASTMATH
-from planners.collision_kernel import config_hit, motion_hit
+from planners.collision_kernel import config_distance, config_hit, motion_hit, workspace
 
-__all__ = ["first_hit_motion_packed", "first_hits_packed", "pack"]
+__all__ = [
+    "Packed",
+    "first_hit_motion",
+    "first_hit_motions",
+    "first_hits",
+    "min_distances",
+    "pack",
+    "unpack",
+]
+
+Packed = tuple[NDArray[np.float64], NDArray[np.int64]]
+"""The model as a float buffer and an int buffer (:func:`pack`)."""
+
+_CHUNK = 32  # configurations per parallel work item
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _unpack(fbuf, ibuf):
-    """The model arrays as views of two flat buffers (see :func:`pack`)."""
+def unpack(fbuf, ibuf):
+    """The model tuple (see :mod:`planners.collision_kernel`) as views of two buffers."""
     dof, F, G, S, M, P, NC = ibuf[0], ibuf[1], ibuf[2], ibuf[3], ibuf[4], ibuf[5], ibuf[6]
     o = 0
     lower = fbuf[o : o + dof]
@@ -62,210 +79,132 @@ def _unpack(fbuf, ibuf):
     gmask = ibuf[i : i + G * M].reshape(G, M)
     i += G * M
     pairs = ibuf[i : i + P * 2].reshape(P, 2)
-    return (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    )
+    return (lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres,
+            gbound, otype, oinv, oparam, cbound, cstart, gmask, pairs, pad)  # fmt: skip
 
 
-def pack(args: tuple) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """The model arrays (the order of :func:`first_hits`'s ``args``) as two flat buffers.
-
-    Fewer arguments make a compiled call cheaper: the planner checks small batches often.
-    """
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = args
+def pack(args: tuple) -> Packed:
+    """The model arrays, in the order of the model tuple, as two flat buffers."""
+    (lower, upper, base, jparent, jtype, jcol, jorigin, jaxis, glink, gstart, spheres, gbound,
+     otype, oinv, oparam, cbound, cstart, gmask, pairs, pad) = args  # fmt: skip
     head = [len(lower), len(jparent), len(glink), len(spheres), len(otype), len(pairs), len(cbound)]
-    fbuf = np.concatenate(
-        [
-            np.ravel(a).astype(np.float64)
-            for a in (
-                lower,
-                upper,
-                base,
-                jorigin,
-                jaxis,
-                spheres,
-                gbound,
-                oinv,
-                oparam,
-                cbound,
-                [pad],
-            )
-        ]
-    )
+    floats = (lower, upper, base, jorigin, jaxis, spheres, gbound, oinv, oparam, cbound, [pad])
+    ints = (jparent, jtype, jcol, glink, gstart, otype, cstart, gmask, pairs)
+    fbuf = np.concatenate([np.ravel(a).astype(np.float64) for a in floats])
     ibuf = np.concatenate(
-        [np.asarray(head, np.int64)]
-        + [
-            np.ravel(a).astype(np.int64)
-            for a in (jparent, jtype, jcol, glink, gstart, otype, cstart, gmask, pairs)
-        ]
+        [np.asarray(head, np.int64)] + [np.ravel(a).astype(np.int64) for a in ints]
     )
     return np.ascontiguousarray(fbuf), np.ascontiguousarray(ibuf)
 
 
+# ----------------------------------------------------------------- configurations
+
+
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _first_hits_packed(Q, fbuf, ibuf):
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = _unpack(fbuf, ibuf)
-    N = Q.shape[0]
-    out = np.empty(N, dtype=np.int64)
-    T = np.empty((jparent.shape[0], 3, 4))
-    B = np.empty((glink.shape[0], 4))
-    W = np.empty((spheres.shape[0], 4))
-    done = np.zeros(glink.shape[0], dtype=np.bool_)
-    for i in range(N):
-        out[i] = config_hit(
-            Q[i],
-            lower,
-            upper,
-            base,
-            jparent,
-            jtype,
-            jcol,
-            jorigin,
-            jaxis,
-            glink,
-            gstart,
-            spheres,
-            gbound,
-            otype,
-            oinv,
-            oparam,
-            cbound,
-            cstart,
-            gmask,
-            pairs,
-            pad,
-            T,
-            B,
-            W,
-            done,
-        )
+def _hits(Q, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    ws = workspace(model)
+    out = np.empty(Q.shape[0], dtype=np.int64)
+    for i in range(Q.shape[0]):
+        out[i] = config_hit(Q[i], model, ws)
     return out
 
 
-def first_hits_packed(
-    Q: NDArray[np.float64], packed: tuple[NDArray[np.float64], NDArray[np.int64]]
-) -> NDArray[np.int64]:
-    """:func:`first_hits` on one core from packed buffers (cheaper call for small batches)."""
-    return _first_hits_packed(Q, packed[0], packed[1])
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
+def _hits_parallel(Q, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    N = Q.shape[0]
+    out = np.empty(N, dtype=np.int64)
+    for c in nb.prange((N + _CHUNK - 1) // _CHUNK):
+        ws = workspace(model)
+        for i in range(c * _CHUNK, min(N, (c + 1) * _CHUNK)):
+            out[i] = config_hit(Q[i], model, ws)
+    return out
+
+
+def first_hits(Q: NDArray[np.float64], packed: Packed, parallel: bool = False) -> NDArray[np.int64]:
+    """Hit code of each configuration (N, dof): (N,) ints (-1: valid)."""
+    if parallel:
+        return _hits_parallel(Q, *packed)
+    return _hits(Q, *packed)
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _motion_packed(qa, qb, n, fbuf, ibuf):
-    (
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    ) = _unpack(fbuf, ibuf)
-    return motion_hit(
-        qa,
-        qb,
-        n,
-        lower,
-        upper,
-        base,
-        jparent,
-        jtype,
-        jcol,
-        jorigin,
-        jaxis,
-        glink,
-        gstart,
-        spheres,
-        gbound,
-        otype,
-        oinv,
-        oparam,
-        cbound,
-        cstart,
-        gmask,
-        pairs,
-        pad,
-    )
+def _distances(Q, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    ws = workspace(model)
+    dist = np.empty(Q.shape[0])
+    codes = np.empty(Q.shape[0], dtype=np.int64)
+    for i in range(Q.shape[0]):
+        dist[i], codes[i] = config_distance(Q[i], model, ws)
+    return dist, codes
 
 
-def first_hit_motion_packed(
-    qa: NDArray[np.float64],
-    qb: NDArray[np.float64],
-    n: int,
-    packed: tuple[NDArray[np.float64], NDArray[np.int64]],
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
+def _distances_parallel(Q, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    N = Q.shape[0]
+    dist = np.empty(N)
+    codes = np.empty(N, dtype=np.int64)
+    for c in nb.prange((N + _CHUNK - 1) // _CHUNK):
+        ws = workspace(model)
+        for i in range(c * _CHUNK, min(N, (c + 1) * _CHUNK)):
+            dist[i], codes[i] = config_distance(Q[i], model, ws)
+    return dist, codes
+
+
+def min_distances(
+    Q: NDArray[np.float64], packed: Packed, parallel: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Smallest signed distance (N,) [m] and its pair code (N,) per configuration."""
+    if parallel:
+        return _distances_parallel(Q, *packed)
+    return _distances(Q, *packed)
+
+
+# ----------------------------------------------------------------------- segments
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _motion(qa, qb, n, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    return motion_hit(qa, qb, n, model, workspace(model))
+
+
+def first_hit_motion(
+    qa: NDArray[np.float64], qb: NDArray[np.float64], n: int, packed: Packed
 ) -> int:
-    """:func:`first_hit_motion` from packed buffers."""
-    return int(_motion_packed(qa, qb, n, packed[0], packed[1]))
+    """A colliding sample index of the n-point straight segment qa -> qb, or -1."""
+    return int(_motion(qa, qb, n, *packed))
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _motions(QA, QB, NS, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    ws = workspace(model)
+    out = np.empty(QA.shape[0], dtype=np.int64)
+    for e in range(QA.shape[0]):
+        out[e] = motion_hit(QA[e], QB[e], NS[e], model, ws)
+    return out
+
+
+@nb.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
+def _motions_parallel(QA, QB, NS, fbuf, ibuf):
+    model = unpack(fbuf, ibuf)
+    out = np.empty(QA.shape[0], dtype=np.int64)
+    for e in nb.prange(QA.shape[0]):
+        out[e] = motion_hit(QA[e], QB[e], NS[e], model, workspace(model))
+    return out
+
+
+def first_hit_motions(
+    QA: NDArray[np.float64],
+    QB: NDArray[np.float64],
+    NS: NDArray[np.int64],
+    packed: Packed,
+    parallel: bool = False,
+) -> NDArray[np.int64]:
+    """:func:`first_hit_motion` for E segments (E, dof) of NS (E,) samples: (E,) ints."""
+    if parallel:
+        return _motions_parallel(QA, QB, NS, *packed)
+    return _motions(QA, QB, NS, *packed)

@@ -3,7 +3,10 @@
 :func:`plan` is what a cell calls to move between two configurations: it searches with
 :func:`~planners.rrt.rrt_connect` and shortens the path with
 :func:`~planners.shortcut.shortcut` inside the same time limit. The result is always a
-:class:`~planners.plan_result.PlanResult`.
+:class:`~planners.plan_result.PlanResult`. When the space carries its packed collision
+model (:func:`~planners.space.collision_space`), search and smoothing run compiled
+(:mod:`planners.rrt_kernel`, :mod:`planners.shortcut_kernel`); the seed fixes the result
+either way.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from planners.edges import edges_valid
 from planners.errors import InputError
 from planners.plan_result import PlanResult, PlanStatus
 from planners.rrt import DEFAULT_LAZY, DEFAULT_RESOLUTION, DEFAULT_STEP, rrt_connect
+from planners.shortcut import ShortcutStats
 from planners.shortcut import shortcut as shorten
+from planners.shortcut_kernel import edges_free
+from planners.shortcut_kernel import shortcut as compiled_shortcut
 from planners.space import ConfigurationSpace
 
 __all__ = ["plan"]
@@ -56,7 +62,8 @@ def plan(
         max_iterations: Sample limit of the search.
         resolution: Largest joint-space step between checked configurations [rad].
         step: Largest joint-space length of one tree extension [rad].
-        shortcut_rounds: Largest number of batches of random shortcuts.
+        shortcut_rounds: Largest number of batches of random shortcuts (four per batch;
+            compiled, 4 x this many single tries).
         shortcut: Whether to shorten the path.
         lazy: Search and shorten with edges checked at ``lazy * resolution``, then check
             the final path at ``resolution``; when that check fails (an obstacle thinner
@@ -80,8 +87,13 @@ def plan(
     t0 = time.perf_counter()
     deadline = t0 + timeout
     fine_calls = [0, 0]
+    packed = getattr(space, "packed", None)
 
     def fine_ok(P: NDArray[np.float64]) -> bool:
+        if packed is not None:
+            fine_calls[0] += 1
+            return bool(edges_free(packed, P[:-1], P[1:], resolution).all())
+
         def counted(Q: NDArray[np.float64]) -> NDArray[np.bool_]:
             fine_calls[0] += 1
             fine_calls[1] += Q.shape[0]
@@ -102,7 +114,13 @@ def plan(
         t1 = time.perf_counter()
         path = result.path
         st = None
-        if shortcut and path.shape[0] > 2:
+        if shortcut and path.shape[0] > 2 and packed is not None:
+            path, (edges, _, _) = compiled_shortcut(
+                packed, path, rng=gen, resolution=res_level, attempts=4 * shortcut_rounds,
+                deadline=deadline,
+            )  # fmt: skip
+            st = ShortcutStats(0, 0, 0, edges)
+        elif shortcut and path.shape[0] > 2:
             path, st = shorten(
                 space, path, rng=gen, resolution=res_level, max_rounds=shortcut_rounds,
                 deadline=deadline,

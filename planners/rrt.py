@@ -16,13 +16,17 @@ validity test that is cheap per configuration but costly per call:
 * samples come from the injected generator only, so a seed fixes the path (unless the
   time limit cuts the search short).
 
+When the space carries its packed collision model (:attr:`planners.space.JointSpace.packed`,
+as :func:`~planners.space.collision_space` builds it), the same search runs compiled
+(:mod:`planners.rrt_kernel`): every configuration is checked in order as a tree grows,
+with no call back into Python per check; the edge checks here run compiled too.
+
 Every segment of a returned path is a straight joint-space edge that passed the validity
 test at ``resolution``; nothing else is ever returned as a path.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 
@@ -31,9 +35,11 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from planners import rrt_kernel
 from planners.edges import edges_valid, valid_prefix
 from planners.errors import InputError
 from planners.plan_result import PlanResult, PlanStats, PlanStatus, path_length
+from planners.shortcut_kernel import edges_free
 from planners.space import ConfigurationSpace, edge_points
 
 __all__ = ["DEFAULT_LAZY", "DEFAULT_RESOLUTION", "DEFAULT_STEP", "check_query", "rrt_connect"]
@@ -100,10 +106,11 @@ class _Tree:
 
 
 class _Counter:
-    """Counts validity calls and configurations checked."""
+    """Counts validity calls and configurations checked; holds the space's packed model."""
 
     def __init__(self, space: ConfigurationSpace) -> None:
         self.space = space
+        self.packed = getattr(space, "packed", None)
         self.calls = 0
         self.checked = 0
 
@@ -111,6 +118,17 @@ class _Counter:
         self.calls += 1
         self.checked += Q.shape[0]
         return np.asarray(self.space.valid(Q), dtype=bool)
+
+
+def _edges_ok(
+    valid: _Counter, A: NDArray[np.float64], B: NDArray[np.float64], resolution: float
+) -> NDArray[np.bool_]:
+    """Whether each straight edge ``A[e] -> B[e]`` is valid at ``resolution``: compiled
+    when the space carries its packed model, else in batched ``valid`` calls."""
+    if valid.packed is not None:
+        valid.calls += 1
+        return edges_free(valid.packed, A, B, resolution)
+    return edges_valid(valid, list(zip(A, B, strict=True)), resolution)
 
 
 def check_query(
@@ -260,7 +278,7 @@ def rrt_connect(
     roots = G[good]
 
     # The straight edges start -> every goal, in one call.
-    direct = edges_valid(valid, [(q0, g) for g in roots], resolution)
+    direct = _edges_ok(valid, np.broadcast_to(q0, roots.shape), roots, resolution)
     if direct.any():
         lengths = np.where(direct, np.linalg.norm(roots - q0, axis=1), np.inf)
         k = int(np.argmin(lengths))
@@ -273,8 +291,9 @@ def rrt_connect(
     iterations = nodes = 0
     lazy_levels = [resolution * lazy, resolution] if lazy > 1 else [resolution]
     for level, search_resolution in enumerate(lazy_levels):
-        found = _search(valid, space, q0, roots, rng, deadline, max_iterations - iterations,
-                        search_resolution, step)  # fmt: skip
+        search = _search if valid.packed is None else _search_compiled
+        found = search(valid, space, q0, roots, rng, deadline, max_iterations - iterations,
+                       search_resolution, step)  # fmt: skip
         iterations += found.iterations
         nodes += found.nodes
         if found.path is None:
@@ -287,12 +306,37 @@ def rrt_connect(
             return result(found.status, reason, np.empty((0, dof)), iterations=iterations,
                           nodes=nodes, invalid_goals=bad)  # fmt: skip
         path, goal = found.path, int(good[found.root])
-        pairs = list(itertools.pairwise(path))
-        if level == len(lazy_levels) - 1 or edges_valid(valid, pairs, resolution).all():
+        if level == len(lazy_levels) - 1 or _edges_ok(valid, path[:-1], path[1:], resolution).all():
             return result(PlanStatus.SOLVED, None, path, iterations=iterations, nodes=nodes,
                           goal_index=goal, invalid_goals=bad)  # fmt: skip
         logger.debug("lazy path failed the check at %.3g rad; searching at it", resolution)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _search_compiled(
+    valid: _Counter,
+    space: ConfigurationSpace,
+    q0: NDArray[np.float64],
+    roots: NDArray[np.float64],
+    rng: np.random.Generator,
+    deadline: float,
+    max_iterations: int,
+    resolution: float,
+    step: float,
+) -> _Found:
+    """:func:`_search` run compiled (:mod:`planners.rrt_kernel`) on the packed model."""
+    assert valid.packed is not None
+    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+    found = rrt_kernel.search(valid.packed, lower, upper, q0, roots, rng, deadline,
+                              max_iterations, resolution, step)  # fmt: skip
+    valid.checked += found.checked
+    valid.calls += found.calls
+    if found.connected:
+        return _Found(PlanStatus.SOLVED, found.path, found.root, found.iterations, found.nodes)
+    status = (
+        PlanStatus.ITERATION_LIMIT if found.iterations >= max_iterations else PlanStatus.TIMEOUT
+    )
+    return _Found(status, None, -1, found.iterations, found.nodes)
 
 
 class _Found:

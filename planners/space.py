@@ -86,12 +86,17 @@ class JointSpace:
         valid_fn: Batched validity of (N, dof) configurations within the bounds; the bounds
             are tested here, so ``valid_fn`` sees only configurations inside them.
         name: What the space is, for messages.
+        packed: The collision model behind ``valid_fn`` packed for compiled code
+            (:attr:`planners.collision.CollisionModel.packed`, joint limits equal to the
+            bounds), or ``None``. When given, :func:`planners.plan.plan` runs its search
+            and smoothing loops compiled against it (same validity, no Python per check).
     """
 
     lower: NDArray[np.float64]
     upper: NDArray[np.float64]
     valid_fn: ValidFn
     name: str = "joint space"
+    packed: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None
 
     def __post_init__(self) -> None:
         lower, upper = frozen(self.lower), frozen(self.upper)
@@ -202,9 +207,10 @@ def collision_space(
         arm: The arm whose joint limits bound the space; ``model.arm`` by default.
         name: What the space is, for messages (the arm's name by default).
         max_batch: Largest number of configurations per call of ``model.valid``; larger
-            batches are split. ``CollisionModel`` switches to a multi-threaded kernel from
-            128 configurations, which on a shared 2-core machine costs milliseconds per
-            call in thread start-up, more than checking the batch serially.
+            batches are split.
+
+    The space carries the model's ``packed`` buffers when it has them and its joint
+    limits are the space's bounds (:attr:`JointSpace.packed`).
 
     Raises:
         InputError: no arm given and the model has none.
@@ -224,4 +230,9 @@ def collision_space(
         parts = [check(Q[i : i + max_batch]) for i in range(0, Q.shape[0], max_batch)]
         return np.concatenate(parts).astype(bool)
 
-    return JointSpace(limits.lower, limits.upper, valid, label)
+    packed = getattr(model, "packed", None)
+    model_limits = getattr(getattr(model, "arm", None), "limits", None)
+    same = model_limits is not None and all(
+        np.array_equal(getattr(model_limits, k), getattr(limits, k)) for k in ("lower", "upper")
+    )
+    return JointSpace(limits.lower, limits.upper, valid, label, packed if same else None)

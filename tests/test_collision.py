@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from planners import Arm, InputError, UnknownNameError
+from planners import collision_packed as packed
 from planners.collision import CollisionModel
 from planners.scene import Attachment, Box, Capsule, Cylinder, Scene, Sphere
 from sim.client import BulletClient
@@ -193,3 +194,24 @@ def test_bad_input_raises(arm: Arm) -> None:
         model.check_motion(np.zeros(arm.dof), np.zeros(arm.dof), 0.0)
     with pytest.raises(InputError):
         model.check_motions(np.zeros((2, arm.dof)), np.zeros((3, arm.dof)))
+
+
+def test_serial_and_parallel_kernels_agree(arm: Arm, rng: np.random.Generator) -> None:
+    model = CollisionModel(arm, clutter(0.01))
+    Q = arm.limits.sample(rng, 300)
+    serial = packed.first_hits(Q, model.packed)
+    np.testing.assert_array_equal(packed.first_hits(Q, model.packed, True), serial)
+    d, code = packed.min_distances(Q, model.packed)
+    d2, code2 = packed.min_distances(Q, model.packed, True)
+    np.testing.assert_array_equal(d, d2)
+    np.testing.assert_array_equal(code, code2)
+    A, B = Q[:150], Q[150:]
+    n = np.full(150, 40, np.int64)
+    hits = packed.first_hit_motions(A, B, n, model.packed)
+    np.testing.assert_array_equal(packed.first_hit_motions(A, B, n, model.packed, True), hits)
+    # a segment is free exactly when all of its samples are
+    for e in range(0, 150, 15):
+        samples = A[e] + np.linspace(0, 1, 40)[:, None] * (B[e] - A[e])
+        assert (hits[e] == -1) == bool(model.valid(samples).all())
+        if hits[e] >= 0:
+            assert not model.valid(samples[hits[e]])[0]

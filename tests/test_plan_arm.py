@@ -10,6 +10,7 @@ forearm must pass through (solved), and a wall through the base that splits the 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -20,7 +21,10 @@ from planners.cartesian import cartesian_along_tool
 from planners.collision import CollisionModel
 from planners.plan import plan
 from planners.plan_result import PlanStatus
+from planners.rrt import DEFAULT_RESOLUTION
 from planners.scene import Box, Scene
+from planners.shortcut_kernel import edges_free
+from planners.shortcut_kernel import shortcut as compiled_shortcut
 from planners.space import collision_space
 from sim.client import BulletClient
 from sim.exact import ExactChecker
@@ -95,6 +99,43 @@ def test_same_seed_same_path_on_the_arm(panda: Arm) -> None:
     b = plan(space, start, goal, rng=11, timeout=10.0)
     assert a.success and b.success
     np.testing.assert_array_equal(a.path, b.path)
+
+
+def test_compiled_and_generic_loops_both_give_checked_paths(panda: Arm) -> None:
+    scene = _window_wall(0.45, -0.04, 0.66, 0.17)
+    model = CollisionModel(panda, scene)
+    compiled = collision_space(model, panda)
+    generic = dataclasses.replace(compiled, packed=None)
+    assert compiled.packed is not None
+    start, goal = np.array(panda.configuration("ready")), _goal_through_window(panda)
+    for space in (compiled, generic):
+        res = plan(space, start, goal, rng=3, timeout=5.0)
+        assert res.success, res.reason
+        np.testing.assert_array_equal(res.path[[0, -1]], [start, goal])
+        # every edge valid at the resolution, by the generic batched check as well
+        for a, b in zip(res.path[:-1], res.path[1:], strict=True):
+            assert generic.valid(generic.edge(a, b, DEFAULT_RESOLUTION)).all()
+        assert edges_free(model.packed, res.path[:-1], res.path[1:], DEFAULT_RESOLUTION).all()
+
+
+def test_compiled_shortcut_keeps_the_ends_and_only_valid_edges(panda: Arm) -> None:
+    scene = _window_wall(0.45, -0.04, 0.66, 0.17)
+    model = CollisionModel(panda, scene)
+    space = collision_space(model, panda)
+    start, goal = np.array(panda.configuration("ready")), _goal_through_window(panda)
+    raw = plan(space, start, goal, rng=5, timeout=5.0, shortcut=False, lazy=1)
+    assert raw.success and raw.path.shape[0] > 2
+    short, (edges, draws, applied) = compiled_shortcut(
+        model.packed, raw.path, rng=np.random.default_rng(0), resolution=DEFAULT_RESOLUTION
+    )
+    np.testing.assert_array_equal(short[[0, -1]], raw.path[[0, -1]])
+    assert edges > 0 and draws >= applied >= 0
+    assert np.linalg.norm(np.diff(short, axis=0), axis=1).sum() <= raw.length + 1e-9
+    assert edges_free(model.packed, short[:-1], short[1:], DEFAULT_RESOLUTION).all()
+    again, _ = compiled_shortcut(
+        model.packed, raw.path, rng=np.random.default_rng(0), resolution=DEFAULT_RESOLUTION
+    )
+    np.testing.assert_array_equal(again, short)
 
 
 def test_wall_through_the_base_makes_the_other_side_unreachable(panda: Arm) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -103,3 +106,16 @@ def test_collision_space_needs_an_arm() -> None:
 
     with pytest.raises(InputError):
         collision_space(Bare())
+
+
+def test_collision_space_carries_the_packed_model_only_with_the_same_limits() -> None:
+    from planners import load_arm
+    from planners.collision import CollisionModel
+
+    arm = load_arm("panda", "franka_hand")
+    model = CollisionModel(arm)
+    assert collision_space(model).packed is model.packed
+    lim = arm.limits
+    half = dataclasses.replace(lim, lower=lim.lower / 2, upper=lim.upper / 2)
+    assert collision_space(model, SimpleNamespace(limits=half)).packed is None
+    assert collision_space(_Model()).packed is None
