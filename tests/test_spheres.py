@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from planners.collision import CollisionModel
 from planners.obj import read_obj
 from planners.scene import Box, Capsule, Cylinder, Sphere
 from planners.spheres import (
+    MESH_MARGIN,
     cover_quality,
     link_geometry,
     robot_spheres,
@@ -41,6 +44,31 @@ def test_every_link_surface_is_covered(arm: Arm) -> None:
         assert inside.all(), (
             f"{name}: {np.sum(~inside)} of {len(samples)} surface samples uncovered"
         )
+
+
+def test_mesh_links_are_covered_with_bullets_margin(arm: Arm) -> None:
+    """PyBullet checks a mesh's hull grown by 1 mm: points that far out are covered too."""
+    geoms = link_geometry(arm.urdf_text)
+    covers = {s.link: s for s in robot_spheres(arm.urdf_text, CollisionModel(arm)._tool_links())}
+    robot = ET.fromstring(arm.urdf_text)
+    names = {
+        link.get("name")
+        for link in robot.iter("link")
+        if link.find("collision/geometry/mesh") is not None
+    }
+    meshes = [g for g in geoms.values() if g.name in names]
+    assert meshes or arm.name != "panda"
+    for geom in meshes[::3]:
+        for piece in geom.pieces:
+            samples = surface_samples(geom, 0.004)
+            on = piece.contains(samples, tol=1e-7)
+            pts = samples[on]
+            # push each point out along the face it lies on
+            dist = pts @ piece.equations[:, :3].T + piece.equations[:, 3]
+            normals = piece.equations[np.argmax(dist, axis=1), :3]
+            out = pts + normals * (MESH_MARGIN - 1e-4)
+            cover = covers[geom.name]
+            assert _inside(out, np.asarray(cover.centers), np.asarray(cover.radii)).all(), geom.name
 
 
 def test_over_coverage_is_bounded(arm: Arm) -> None:
