@@ -148,9 +148,18 @@ def replay(
     pending = sorted(events, key=lambda e: e.time)
     held: dict[str, int] = {}
     violations: list[Violation] = []
-    err_sq = np.zeros(arm.dof)
-    err_max = np.zeros(arm.dof)
-    peak = np.zeros(arm.dof)
+    q_all = np.empty((n_steps, arm.dof))
+    tau_all = np.empty((n_steps, arm.dof))
+    # Bound once: BulletClient resolves every attribute through __getattr__ otherwise.
+    set_motor = client.setJointMotorControl2
+    step = client.stepSimulation
+    joint_states = client.getJointStates
+    arm_id = body.body
+    position_control = pybullet.POSITION_CONTROL
+    motors = [(j, float(effort[i]), float(velocity[i])) for i, j in enumerate(joints)]
+    q_targets = q_cmd.tolist()
+    qd_targets = qd_cmd.tolist()
+    kp, kd = cfg.position_gain, cfg.velocity_gain
     started = wall.perf_counter()
     with world.preserved():
         body.set_q(q_cmd[0])
@@ -158,44 +167,52 @@ def replay(
             client.setJointMotorControl2(body.body, j, pybullet.VELOCITY_CONTROL, force=0.0)
         for k in range(n_steps):
             while pending and pending[0].time <= times[k] + 1e-12:
-                _apply_event(world, body.body, tcp, pending.pop(0), held, fastened)
-            for i, j in enumerate(joints):
-                client.setJointMotorControl2(
-                    body.body,
-                    j,
-                    pybullet.POSITION_CONTROL,
-                    targetPosition=float(q_cmd[k, i]),
-                    targetVelocity=float(qd_cmd[k, i]),
-                    force=float(effort[i]),
-                    maxVelocity=float(velocity[i]),
-                    positionGain=cfg.position_gain,
-                    velocityGain=cfg.velocity_gain,
-                )
-            client.stepSimulation()
-            states = client.getJointStates(body.body, joints)
-            q = np.array([s[0] for s in states])
-            tau = np.array([s[3] for s in states])
-            # The step applied the targets of time k; compare with where it should be.
-            err = np.abs(q - q_cmd[min(k + 1, n_steps - 1)])
-            err_sq += err**2
-            err_max = np.maximum(err_max, err)
-            ratio = np.abs(tau) / effort
-            peak = np.maximum(peak, ratio)
-            t = float(times[k])
-            names = arm.joint_names
-            tol = cfg.tracking_tolerance
-            for i in np.flatnonzero(err > tol).tolist():
-                violations.append(
-                    Violation(t, ViolationKind.TRACKING, names[i], float(err[i]), tol, "rad")
-                )
-            for i in np.flatnonzero(ratio >= cfg.effort_margin).tolist():
-                torque, cap = float(abs(tau[i])), float(effort[i])
-                violations.append(Violation(t, ViolationKind.EFFORT, names[i], torque, cap, "N m"))
+                _apply_event(world, arm_id, tcp, pending.pop(0), held, fastened)
+            qk, qdk = q_targets[k], qd_targets[k]
+            for i, (j, force, vmax) in enumerate(motors):
+                set_motor(arm_id, j, position_control, targetPosition=qk[i],
+                          targetVelocity=qdk[i], force=force, maxVelocity=vmax,
+                          positionGain=kp, velocityGain=kd)  # fmt: skip
+            step()
+            states = joint_states(arm_id, joints)
+            q_all[k] = [s[0] for s in states]
+            tau_all[k] = [s[3] for s in states]
             if k % cfg.contact_every == 0:
+                t = float(times[k])
                 judged = {
                     p: c for p, c in held.items() if not _in_handoff(p, t, events, cfg.handoff_time)
                 }
-                violations.extend(_contacts(world, body.body, judged, set(held), allowed, t, cfg))
+                violations.extend(_contacts(world, arm_id, judged, set(held), allowed, t, cfg))
+        # The step k applied the targets of time k; compare with where it should be then.
+        err_all = np.abs(q_all - q_cmd[np.minimum(np.arange(n_steps) + 1, n_steps - 1)])
+        ratio_all = np.abs(tau_all) / effort
+        names = arm.joint_names
+        tol = cfg.tracking_tolerance
+        for k, i in zip(*np.nonzero(err_all > tol), strict=True):
+            violations.append(
+                Violation(
+                    float(times[k]),
+                    ViolationKind.TRACKING,
+                    names[i],
+                    float(err_all[k, i]),
+                    tol,
+                    "rad",
+                )
+            )
+        for k, i in zip(*np.nonzero(ratio_all >= cfg.effort_margin), strict=True):
+            violations.append(
+                Violation(
+                    float(times[k]),
+                    ViolationKind.EFFORT,
+                    names[i],
+                    float(abs(tau_all[k, i])),
+                    float(effort[i]),
+                    "N m",
+                )
+            )
+        err_sq = (err_all**2).sum(axis=0)
+        err_max = err_all.max(axis=0)
+        peak = ratio_all.max(axis=0)
         for event in pending:  # events after the last step still happen
             _apply_event(world, body.body, tcp, event, held, fastened)
         for _ in range(round(cfg.settle_time / dt)):
