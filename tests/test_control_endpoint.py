@@ -155,23 +155,7 @@ def test_fuzzed_requests_always_get_a_coded_reply(
 
 
 def _trajectory_file(q0: np.ndarray, path: Path, names: tuple[str, ...]) -> Path:
-    from planners.limits import JointLimits
-    from planners.trajectory import Trajectory
-
-    n = len(q0)
-    limits = JointLimits(
-        names, np.full(n, -6.28), np.full(n, 6.28), np.full(n, 3.14), np.full(n, 8.0),
-        np.full(n, 100.0), np.full(n, 28.0),
-    )  # fmt: skip
-    q = quintic_move(q0, q0 + 0.3, limits, 1000.0)
-    dt = 1e-3
-    qd = np.gradient(q, dt, axis=0)
-    qd[0] = qd[-1] = 0.0
-    qdd = np.gradient(qd, dt, axis=0)
-    qdd[0] = qdd[-1] = 0.0
-    times = np.arange(q.shape[0], dtype=np.float64) * dt
-    Trajectory(names, times, q, qd, qdd).save(path)
-    return path
+    return _move_file(q0, q0 + 0.3, path, names)
 
 
 def test_run_a_saved_trajectory_then_arm_killed_is_reported_within_100_ms(tmp_path: Path) -> None:
