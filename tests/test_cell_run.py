@@ -279,3 +279,17 @@ def test_run_records_everything_and_writes_json(two_holes: Path, tmp_path: Path)
 def test_bad_injection_is_one_line(two_holes: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(two_holes), "--inject", "gremlin@2"])
     assert result.exit_code != 0
+
+
+def test_another_arm_by_changing_the_cell_file_alone(two_holes: Path, tmp_path: Path) -> None:
+    """The screw cell with a Panda instead of the UR5e: one line of the file changes."""
+    path = tmp_path / "panda.toml"
+    path.write_text(two_holes.read_text().replace('arm = "ur5e"', 'arm = "panda"', 1))
+    cell = load_cell(path)
+    assert cell.robots["screw_arm"].model == "panda"
+    with CellController(cell, seed=0, physics=False) as c:
+        r = c.run_cycle(0)
+    assert r.verdict == "OK", r.reason
+    assert [(o.kind, o.target) for o in r.operations] == [
+        ("screw", "h1"), ("screw", "h8"), ("home", "home"),
+    ]  # fmt: skip
