@@ -10,16 +10,12 @@ and checks, in one compiled kernel per batch of configurations (N, dof):
   already over-cover);
 * attachments against the arm's links except the attachment's link and ``touch_links``.
 
-**Adjacency** (pairs never checked against each other, :attr:`CollisionModel.ignored`):
-a link and its nearest ancestor that has collision geometry (parent-child in the URDF,
-skipping geometry-less frames such as a flange), pairs whose spheres overlap at the arm's
-``home`` configuration (zero when it has none, clipped into the limits), an attachment
-and its link and ``touch_links``, and the pairs the scene allows. Besides, pairs whose
-relative pose depends on one or two revolute joints are swept over those joints' whole
-range on a grid (:data:`SWEEP_STEP`); a pair whose smallest sphere distance on the grid
-exceeds how far a sphere can move between grid points can never touch and is dropped
-(:attr:`CollisionModel.never`; cached on disk). :class:`sim.exact.ExactChecker` checks
-the same pairs (:attr:`CollisionModel.self_pairs`).
+**Pairs** (:mod:`planners.collision_pairs`): adjacent links, pairs touching at the
+arm's ``home`` configuration, an attachment and its link and ``touch_links``, and the
+pairs the scene allows are never checked (:attr:`CollisionModel.ignored`); pairs that a
+sweep of the one or two joints between them proves apart are dropped
+(:attr:`CollisionModel.never`). :class:`sim.exact.ExactChecker` checks the same pairs
+(:attr:`CollisionModel.self_pairs`).
 
 The model is conservative: the spheres contain the links (see :mod:`planners.spheres`),
 so a configuration the exact geometry finds colliding is never reported valid. It errs
@@ -34,20 +30,15 @@ a group's spheres are placed only when needed; ``valid`` stops at the first hit 
 configuration. Links on fixed joints are folded into the frame of the nearest moving
 joint, so the kinematics per configuration is one rotation per actuated joint. Batches
 of :data:`PARALLEL_FROM` or more run on every core (numba ``prange``); smaller ones on one
-core through a cheaper call.
+core.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import os
-import tempfile
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -56,19 +47,22 @@ from numpy.typing import NDArray
 from planners import collision_packed as packed
 from planners.arm import Arm
 from planners.collision_fk import link_poses, sphere_centres
-from planners.errors import InputError, ModelError, UnknownNameError
+from planners.collision_links import compile_links, fold, tool_links
+from planners.collision_pairs import adjacent_pairs, never_colliding
+from planners.errors import InputError, UnknownNameError
 from planners.scene import Box, Capsule, Cylinder, Scene, Sphere
-from planners.spheres import LinkSpheres, _origin, robot_spheres, shape_spheres
+from planners.spheres import LinkSpheres, robot_spheres, shape_spheres
 
 __all__ = ["CollisionModel", "Contact"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-PARALLEL_FROM = 128  # batch size from which the kernel runs on every core
-SWEEP_STEP = (0.005, 0.04)  # rad, grid steps of the one- and two-joint sweeps
+PARALLEL_FROM = 1024
+"""Configurations (or segment samples) per call from which the kernels run on every core:
+below, a parallel call gains nothing on a busy 2-core machine (see
+:mod:`planners.collision_packed`; 256 configurations: 0.51 ms parallel, 0.48 serial)."""
 CLUSTER_RADIUS = 0.25  # m, largest bounding sphere of a run of obstacles
-_NEVER_CACHE: dict[tuple[str, int, int], bool] = {}
 
 
 @dataclass(frozen=True)
@@ -84,128 +78,6 @@ class Contact:
     distance: float
     a: str
     b: str
-
-
-@dataclass(frozen=True)
-class _Links:
-    names: tuple[str, ...]
-    parent: NDArray[np.int64]
-    jtype: NDArray[np.int64]
-    jcol: NDArray[np.int64]
-    origin: NDArray[np.float64]
-    axis: NDArray[np.float64]
-
-
-def _compile_links(arm: Arm) -> _Links:
-    """The arm's merged URDF as arrays for the kernel, links in topological order."""
-    robot = ET.fromstring(arm.urdf_text)
-    joints = {}
-    for j in robot.iter("joint"):
-        child_el = j.find("child")
-        parent_el = j.find("parent")
-        if child_el is None or parent_el is None:
-            raise ModelError(f"joint {j.get('name')!r}: missing <parent> or <child>")
-        joints[child_el.get("link", "")] = j
-    children: dict[str, list[str]] = {}
-    for child, j in joints.items():
-        children.setdefault(j.find("parent").get("link", ""), []).append(child)  # type: ignore[union-attr]
-    order = [arm.base_link]
-    for name in order:
-        order.extend(children.get(name, []))
-    index = {n: i for i, n in enumerate(order)}
-    fingers = set(arm.tool.finger_joints) if arm.tool is not None else set()
-    cols = {n: i for i, n in enumerate(arm.joint_names)}
-    values: dict[str, float] = {}
-
-    def value(j: ET.Element) -> float:
-        name = j.get("name", "")
-        if name in fingers:
-            return float(arm.finger_opening)
-        mimic = j.find("mimic")
-        if mimic is not None:
-            src = next((x for x in joints.values() if x.get("name") == mimic.get("joint")), None)
-            if src is not None:
-                return float(mimic.get("multiplier", "1")) * value(src) + float(
-                    mimic.get("offset", "0")
-                )
-        return values.get(name, 0.0)
-
-    L = len(order)
-    parent = np.full(L, -1, np.int64)
-    jtype = np.zeros(L, np.int64)
-    jcol = np.zeros(L, np.int64)
-    origin = np.tile(np.eye(4), (L, 1, 1))
-    axis = np.zeros((L, 3))
-    for i, name in enumerate(order[1:], 1):
-        j = joints[name]
-        parent[i] = index[j.find("parent").get("link", "")]  # type: ignore[union-attr]
-        origin[i] = _origin(j.find("origin"))
-        ax_el = j.find("axis")
-        ax = np.array(
-            [
-                float(v)
-                for v in (ax_el.get("xyz", "1 0 0") if ax_el is not None else "1 0 0").split()
-            ]
-        )
-        ax = ax / max(float(np.linalg.norm(ax)), 1e-12)
-        kind = j.get("type", "fixed")
-        jn = j.get("name", "")
-        if kind in ("revolute", "continuous", "prismatic") and jn in cols:
-            jtype[i] = 2 if kind == "prismatic" else 1
-            jcol[i] = cols[jn]
-            axis[i] = ax
-        elif kind in ("revolute", "continuous", "prismatic"):
-            v = value(j)
-            motion = np.eye(4)
-            if kind == "prismatic":
-                motion[:3, 3] = v * ax
-            else:
-                K = np.array([[0, -ax[2], ax[1]], [ax[2], 0, -ax[0]], [-ax[1], ax[0], 0]])
-                motion[:3, :3] = np.eye(3) + math.sin(v) * K + (1 - math.cos(v)) * K @ K
-            origin[i] = origin[i] @ motion
-    return _Links(tuple(order), parent, jtype, jcol, origin, axis)
-
-
-def _fold(links: _Links) -> tuple[NDArray[np.int64], NDArray[np.float64], _Links]:
-    """Merge links on fixed joints into the nearest moving frame above them.
-
-    Returns:
-        The frame of each link (L,), each link's pose in its frame (L, 4, 4), and the
-        moving frames (the root first) as :class:`_Links` for the kernel.
-    """
-    L = len(links.names)
-    frame_of = np.zeros(L, np.int64)
-    T_fl = np.tile(np.eye(4), (L, 1, 1))
-    names, parent, jtype, jcol, origin, axis = (
-        [links.names[0]],
-        [-1],
-        [0],
-        [0],
-        [np.eye(4)],
-        [np.zeros(3)],
-    )
-    for i in range(1, L):
-        p = int(links.parent[i])
-        if links.jtype[i] == 0:
-            frame_of[i] = frame_of[p]
-            T_fl[i] = T_fl[p] @ links.origin[i]
-            continue
-        frame_of[i] = len(names)
-        names.append(links.names[i])
-        parent.append(int(frame_of[p]))
-        jtype.append(int(links.jtype[i]))
-        jcol.append(int(links.jcol[i]))
-        origin.append(T_fl[p] @ links.origin[i])
-        axis.append(links.axis[i])
-    frames = _Links(
-        tuple(names),
-        np.asarray(parent, np.int64),
-        np.asarray(jtype, np.int64),
-        np.asarray(jcol, np.int64),
-        np.ascontiguousarray(origin),
-        np.ascontiguousarray(axis),
-    )
-    return frame_of, T_fl, frames
 
 
 def _bounding_sphere(o: Box | Sphere | Cylinder | Capsule) -> tuple[NDArray[np.float64], float]:
@@ -273,14 +145,14 @@ class CollisionModel:
     def __init__(self, arm: Arm, scene: Scene | None = None) -> None:
         self.arm = arm
         self.scene = Scene() if scene is None else scene
-        self._links = _compile_links(arm)
+        self._links = compile_links(arm)
         links = self._links
         index = {n: i for i, n in enumerate(links.names)}
         groups: list[LinkSpheres] = [
             s for s in robot_spheres(arm.urdf_text, self._tool_links()) if s.link in index
         ]
         group_link = [index[s.link] for s in groups]
-        frame_of, T_fl, frames = _fold(links)
+        frame_of, T_fl, frames = fold(links)
         self._frame_of, self._T_fl = frame_of, T_fl
         for att in self.scene.attachments:
             if att.link not in index:
@@ -343,7 +215,9 @@ class CollisionModel:
         ):
             digest.update(np.ascontiguousarray(arr).tobytes())
         self._sweep_key = digest.hexdigest()
-        ignored = self._adjacent(group_link)
+        ignored = adjacent_pairs(
+            links, self.groups, group_link, arm, self.scene, self._fk_args, self._group_args
+        )
         n_att = len(self.scene.attachments)
         att_names = {a.name: a for a in self.scene.attachments}
         pairs = []
@@ -355,7 +229,7 @@ class CollisionModel:
                 if a in att_names and b in att_names:
                     continue  # two held parts: the cell's business, not the arm's
                 pairs.append((g, h))
-        never = self._never_colliding(pairs)
+        never = never_colliding(pairs, arm, self._fk_args, self._group_args, self._sweep_key)
         pairs = [p for p in pairs if p not in never]
         self.never: frozenset[tuple[str, str]] = frozenset(
             (self.groups[g], self.groups[h]) for g, h in never
@@ -380,17 +254,7 @@ class CollisionModel:
 
     def _tool_links(self) -> frozenset[str]:
         """Links beyond the flange (tool, fingers): covered tighter."""
-        links = self._links
-        index = {n: i for i, n in enumerate(links.names)}
-        flange = index.get(self.arm.flange_link, -1)
-        out = set()
-        for i, name in enumerate(links.names):
-            j = int(links.parent[i])
-            while j >= 0 and j != flange:
-                j = int(links.parent[j])
-            if j == flange and i != flange:
-                out.add(name)
-        return frozenset(out)
+        return tool_links(self._links, self.arm.flange_link)
 
     def _set_pairs(self, pairs: NDArray[np.int64]) -> None:
         lim = self.arm.limits
@@ -402,137 +266,6 @@ class CollisionModel:
         self._packed_unlimited = packed.pack((-free, free, *rest, pad))
         for buf in (*self._packed, *self._packed_unlimited):
             buf.flags.writeable = False
-
-    def _never_colliding(self, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
-        """Pairs whose relative motion is one or two joints and that cannot touch.
-
-        Their spheres are swept over a grid of those joints' whole range (steps
-        :data:`SWEEP_STEP`); a pair is dropped when its smallest distance on the grid
-        exceeds how far any sphere can move between grid points.
-        """
-        parent = self._fk_args[1]
-        jtype = self._fk_args[2]
-        jcol = self._fk_args[3]
-        gframe, gstart = self._group_args[0], self._group_args[1]
-        lim = self.arm.limits
-        q0 = self.arm.configurations.get("home")
-        q0 = np.clip(
-            np.zeros(self.arm.dof) if q0 is None else np.asarray(q0, float), lim.lower, lim.upper
-        )
-
-        def chain(f: int) -> list[int]:
-            out = [f]
-            while parent[out[-1]] >= 0:
-                out.append(int(parent[out[-1]]))
-            return out
-
-        never: set[tuple[int, int]] = set()
-        path = (
-            Path(tempfile.gettempdir()) / "robotcell-spheres" / f"never-{self._sweep_key[:24]}.json"
-        )
-        if path.is_file():
-            try:
-                known = json.loads(path.read_text())
-                for g, h in pairs:
-                    _NEVER_CACHE.setdefault(
-                        (self._sweep_key, g, h), bool(known.get(f"{g},{h}", False))
-                    )
-            except (OSError, ValueError):
-                pass
-        for g, h in pairs:
-            a, b = chain(int(gframe[g])), chain(int(gframe[h]))
-            common = set(a) & set(b)
-            between = [f for f in a + b if f not in common]
-            cols = sorted({int(jcol[f]) for f in between})
-            if not cols or len(cols) > 2 or any(jtype[f] != 1 for f in between):
-                continue  # the margin below holds for revolute joints only
-            key = (self._sweep_key, g, h)
-            if key in _NEVER_CACHE:
-                if _NEVER_CACHE[key]:
-                    never.add((g, h))
-                continue
-            step = SWEEP_STEP[len(cols) - 1]
-            axes = [
-                np.append(np.arange(lim.lower[c], lim.upper[c], step), lim.upper[c]) for c in cols
-            ]
-            grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(cols))
-            Q = np.tile(q0, (len(grid), 1))
-            Q[:, cols] = grid
-            W = sphere_centres(Q, (*self._fk_args, *self._group_args[:3]))
-            A = W[:, gstart[g] : gstart[g + 1]]
-            B = W[:, gstart[h] : gstart[h + 1]]
-            d_min = np.inf
-            for k in range(0, len(Q), 4096):
-                a_, b_ = A[k : k + 4096], B[k : k + 4096]
-                d = (
-                    np.linalg.norm(a_[:, :, None, :3] - b_[:, None, :, :3], axis=3)
-                    - a_[:, :, None, 3]
-                    - b_[:, None, :, 3]
-                )
-                d_min = min(d_min, float(d.min()))
-            P = link_poses(Q, self._fk_args)
-            margin = 0.0
-            centres = np.concatenate([A[..., :3], B[..., :3]], axis=1)
-            for c in cols:
-                frame = next(f for f in between if int(jcol[f]) == c)
-                lever = np.linalg.norm(centres - P[:, frame, None, :, 3], axis=2).max()
-                margin += step / 2 * lever
-            ok = bool(d_min > margin)
-            _NEVER_CACHE[key] = ok
-            if ok:
-                never.add((g, h))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({f"{g},{h}": (g, h) in never for g, h in pairs}))
-            tmp.replace(path)
-        except OSError as exc:
-            logger.warning("cannot write %s: %s", path, exc)
-        return never
-
-    def _adjacent(self, group_link: list[int]) -> set[tuple[str, str]]:
-        """Pairs of group names never checked against each other (see the module doc)."""
-        links = self._links
-        has_geometry = {
-            gl: name
-            for name, gl in zip(self.groups, group_link, strict=True)
-            if name in links.names
-        }
-        ignored: set[tuple[str, str]] = set()
-        for name, gl in zip(self.groups, group_link, strict=True):
-            if name not in links.names:
-                continue
-            p = int(links.parent[gl])
-            while p >= 0 and p not in has_geometry:
-                p = int(links.parent[p])
-            if p >= 0:
-                ignored.add((has_geometry[p], name))
-        for att in self.scene.attachments:
-            ignored.add((att.link, att.name))
-            for t in att.touch_links:
-                ignored.add((t, att.name))
-        for a, b in self.scene.allowed:
-            ignored.add((a, b))
-        # Pairs touching at the home configuration.
-        q0 = self.arm.configurations.get("home")
-        if q0 is None:
-            q0 = np.clip(np.zeros(self.arm.dof), self.arm.limits.lower, self.arm.limits.upper)
-        W = sphere_centres(
-            np.asarray(q0, dtype=np.float64)[None], (*self._fk_args, *self._group_args[:3])
-        )[0]
-        gstart = self._group_args[1]
-        for g in range(len(self.groups)):
-            for h in range(g + 1, len(self.groups)):
-                A = W[gstart[g] : gstart[g + 1]]
-                B = W[gstart[h] : gstart[h + 1]]
-                d = (
-                    np.linalg.norm(A[:, None, :3] - B[None, :, :3], axis=2)
-                    - A[:, None, 3]
-                    - B[None, :, 3]
-                )
-                if np.any(d < 0):
-                    ignored.add((self.groups[g], self.groups[h]))
-        return ignored
 
     # ----------------------------------------------------------------- helpers
 
@@ -683,7 +416,7 @@ class CollisionModel:
         if A.shape != B.shape:
             raise InputError(f"QA, QB: expected equal shapes, got {A.shape} and {B.shape}")
         n = self._steps(A, B, resolution)
-        parallel = int(n.sum()) >= PARALLEL_FROM
+        parallel = len(n) > 1 and int(n.sum()) >= PARALLEL_FROM
         return packed.first_hit_motions(A, B, n, self._packed, parallel) == -1
 
     def spheres(self, q: npt.ArrayLike) -> NDArray[np.float64]:

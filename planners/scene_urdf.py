@@ -19,8 +19,8 @@ from planners.arrays import as_matrix4
 from planners.errors import ModelError
 from planners.obj import read_obj
 from planners.scene import Box, Cylinder, Obstacle, Scene, Sphere, mesh_box
-from planners.spheres import _origin
 from planners.urdf import parse_urdf
+from planners.urdf_pose import origin_pose
 
 __all__ = ["obstacles_from_urdf", "scene_from_urdf"]
 
@@ -53,7 +53,7 @@ def obstacles_from_urdf(
         p, c = j.find("parent"), j.find("child")
         if p is None or c is None:
             raise ModelError(f"{path}: joint {j.get('name')!r} without <parent> or <child>")
-        parent_of[c.get("link", "")] = (p.get("link", ""), _origin(j.find("origin")))
+        parent_of[c.get("link", "")] = (p.get("link", ""), origin_pose(j.find("origin")))
 
     def world(link: str, depth: int = 0) -> NDArray[np.float64]:
         if depth > 1000:
@@ -68,7 +68,7 @@ def obstacles_from_urdf(
         lname = link.get("name", "")
         T_link = world(lname)
         for k, col in enumerate(link.findall("collision")):
-            T = T_link @ _origin(col.find("origin"))
+            T = T_link @ origin_pose(col.find("origin"))
             geom = col.find("geometry")
             shape = None if geom is None or len(geom) == 0 else geom[0]
             oname = f"{name}/{lname}/{k}"

@@ -66,6 +66,7 @@ from planners.arrays import frozen
 from planners.errors import ModelError
 from planners.obj import read_obj
 from planners.scene import Box, Capsule, Cylinder, Obstacle, Sphere
+from planners.urdf_pose import origin_pose
 
 __all__ = [
     "ConvexPiece",
@@ -159,22 +160,6 @@ class LinkSpheres:
     radii: NDArray[np.float64]
 
 
-def _origin(el: ET.Element | None) -> NDArray[np.float64]:
-    T = np.eye(4)
-    if el is None:
-        return T
-    x, y, z = (float(v) for v in el.get("xyz", "0 0 0").split())
-    r, p, w = (float(v) for v in el.get("rpy", "0 0 0").split())
-    cr, sr, cp, sp, cw, sw = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(w), np.sin(w)
-    T[:3, :3] = [
-        [cw * cp, cw * sp * sr - sw * cr, cw * sp * cr + sw * sr],
-        [sw * cp, sw * sp * sr + cw * cr, sw * sp * cr - cw * sr],
-        [-sp, cp * sr, cp * cr],
-    ]
-    T[:3, 3] = (x, y, z)
-    return T
-
-
 def _apply(T: NDArray[np.float64], P: NDArray[np.float64]) -> NDArray[np.float64]:
     return P @ T[:3, :3].T + T[:3, 3]
 
@@ -252,7 +237,8 @@ def link_geometry(urdf_text: str) -> dict[str, LinkGeometry]:
             geom = col.find("geometry")
             if geom is None:
                 raise ModelError(f"link {name!r}: <collision> {k} without <geometry>")
-            p, b = _urdf_geometry(geom, _origin(col.find("origin")), f"link {name!r} collision {k}")
+            where = f"link {name!r} collision {k}"
+            p, b = _urdf_geometry(geom, origin_pose(col.find("origin")), where)
             pieces += p
             balls += b
         if pieces or balls:
