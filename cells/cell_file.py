@@ -21,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cells.cell_model import (
-    SCREW_ORDERS,
     Cell,
     Fixture,
     Hole,
@@ -29,6 +28,7 @@ from cells.cell_model import (
     Robot,
     Screw,
     ScrewFeed,
+    ScrewOrder,
     SegmentKind,
     SpeedLimits,
     axis_pose,
@@ -313,9 +313,12 @@ def _load(file: str, data: dict[str, Any]) -> Cell:
     assert ct is not None
     name = ct.string("name")
     takt = ct.number("takt", "s", 0.0, 86_400.0, lo_open=True)
-    screw_order = ct.string("screw_order", "shortest")
-    if screw_order not in SCREW_ORDERS:
-        raise ct.fail("screw_order", f"{screw_order!r}, expected one of: {', '.join(SCREW_ORDERS)}")
+    order_name = ct.string("screw_order", ScrewOrder.SHORTEST.value)
+    try:
+        screw_order = ScrewOrder(order_name)
+    except ValueError:
+        valid = ", ".join(o.value for o in ScrewOrder)
+        raise ct.fail("screw_order", f"{order_name!r}, expected one of: {valid}") from None
     ct.finish()
 
     robot_tables = root.tables("robots")

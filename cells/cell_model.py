@@ -27,7 +27,6 @@ from sim.spindle import ScrewJoint
 from sim.world import BodySpec, WorldSpec
 
 __all__ = [
-    "SCREW_ORDERS",
     "Cell",
     "Fixture",
     "Hole",
@@ -35,6 +34,7 @@ __all__ = [
     "Robot",
     "Screw",
     "ScrewFeed",
+    "ScrewOrder",
     "SegmentKind",
     "SpeedLimits",
     "axis_pose",
@@ -43,8 +43,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-SCREW_ORDERS = ("shortest", "file")
-"""How a cell orders its screws: the shortest cycle, or the file's order (a pattern)."""
+
+class ScrewOrder(Enum):
+    """How a cell orders its screws."""
+
+    SHORTEST = "shortest"  # the order with the shortest estimated cycle
+    FILE = "file"  # the file's order (a pattern, e.g. crosswise to keep a part flat)
 
 
 def axis_pose(
@@ -312,8 +316,7 @@ class Cell:
         feeds: Screw feeds (presenters) by fixture name.
         speeds: TCP speed caps per segment kind.
         reaction: What to do after each NOK tightening reason.
-        screw_order: ``shortest`` (the order with the shortest estimated cycle) or
-            ``file`` (the file's order, e.g. a crosswise pattern that keeps a part flat).
+        screw_order: The order of the holes: the shortest cycle, or the file's.
     """
 
     path: Path
@@ -327,7 +330,7 @@ class Cell:
     feeds: Mapping[str, ScrewFeed]
     speeds: SpeedLimits
     reaction: ReactionPolicy
-    screw_order: str = "shortest"
+    screw_order: ScrewOrder = ScrewOrder.SHORTEST
 
     def robot(self, name: str) -> Robot:
         """Robot ``name``; UnknownNameError lists the robots."""

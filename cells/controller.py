@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cells.cell_model import Cell, Hole
+from cells.cell_model import Cell, Hole, ScrewOrder
 from cells.program import PlanningError, Program
 from cells.records import ResultsStore
 from cells.tasks import SCREW_BODY, TaskPlanner
@@ -217,7 +217,7 @@ class CellController:
             programs.append(self.planner.pick_place(part, q))
             q = programs[-1].q_end
         holes = list(self.cell.holes.values())
-        if self.cell.screw_order == "shortest":
+        if self.cell.screw_order is ScrewOrder.SHORTEST:
             holes = self._screw_order or self.planner.screw_order(holes)
             self._screw_order = holes
         for hole in holes:
