@@ -46,7 +46,7 @@ def plan(
     max_iterations: int = 100_000,
     resolution: float = DEFAULT_RESOLUTION,
     step: float = DEFAULT_STEP,
-    shortcut_rounds: int = 30,
+    shortcut_rounds: int = 10,
     shortcut: bool = True,
     lazy: int = DEFAULT_LAZY,
 ) -> PlanResult:
@@ -67,8 +67,9 @@ def plan(
         shortcut: Whether to shorten the path.
         lazy: Search and shorten with edges checked at ``lazy * resolution``, then check
             the final path at ``resolution``; when that check fails (an obstacle thinner
-            than the coarse step), plan again at ``resolution`` in the time left. 1 checks
-            at ``resolution`` throughout.
+            than the coarse step), shorten the search's path at ``resolution`` if it passes
+            at ``resolution``, else plan again at ``resolution`` in the time left. 1
+            checks at ``resolution`` throughout.
 
     Returns:
         A :class:`PlanResult`; on failure ``status`` and ``reason`` say why.
@@ -112,24 +113,17 @@ def plan(
         if result.status is not PlanStatus.SOLVED:
             return result
         t1 = time.perf_counter()
-        path = result.path
-        st = None
-        if shortcut and path.shape[0] > 2 and packed is not None:
-            path, (edges, _, _) = compiled_shortcut(
-                packed, path, rng=gen, resolution=res_level, attempts=4 * shortcut_rounds,
-                deadline=deadline,
-            )  # fmt: skip
-            st = ShortcutStats(0, 0, 0, edges)
-        elif shortcut and path.shape[0] > 2:
-            path, st = shorten(
-                space, path, rng=gen, resolution=res_level, max_rounds=shortcut_rounds,
-                deadline=deadline,
-            )  # fmt: skip
+        raw = result.path
+        path, st = _smooth(space, raw, gen, res_level, shortcut, shortcut_rounds, deadline)
         if not last and not fine_ok(path):
-            logger.debug(
-                "path planned at %.3g rad fails at %.3g rad; planning again", res_level, resolution
-            )
-            continue
+            # Shortcuts skim obstacles: one stepped over at the coarse resolution.
+            if not fine_ok(raw):
+                logger.debug("path planned at %.3g rad fails at %.3g rad; planning again",
+                             res_level, resolution)  # fmt: skip
+                continue
+            logger.debug("shortcuts at %.3g rad fail at %.3g rad; shortening at it",
+                         res_level, resolution)  # fmt: skip
+            path, st = _smooth(space, raw, gen, resolution, shortcut, shortcut_rounds, deadline)
         stats = dataclasses.replace(
             result.stats,
             checked=result.stats.checked + (st.checked if st else 0) + fine_calls[1],
@@ -139,3 +133,25 @@ def plan(
         )
         return PlanResult(PlanStatus.SOLVED, None, path, stats)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _smooth(
+    space: ConfigurationSpace,
+    path: NDArray[np.float64],
+    rng: np.random.Generator,
+    resolution: float,
+    enabled: bool,
+    rounds: int,
+    deadline: float,
+) -> tuple[NDArray[np.float64], ShortcutStats | None]:
+    """Shortcut ``path`` at ``resolution``: compiled on a space with its packed model."""
+    if not enabled or path.shape[0] <= 2:
+        return path, None
+    packed = getattr(space, "packed", None)
+    if packed is not None:
+        out, (edges, _, _) = compiled_shortcut(
+            packed, path, rng=rng, resolution=resolution, attempts=4 * rounds, deadline=deadline
+        )
+        return out, ShortcutStats(0, 0, 0, edges)
+    return shorten(space, path, rng=rng, resolution=resolution, max_rounds=rounds,
+                   deadline=deadline)  # fmt: skip

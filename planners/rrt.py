@@ -291,9 +291,8 @@ def rrt_connect(
     iterations = nodes = 0
     lazy_levels = [resolution * lazy, resolution] if lazy > 1 else [resolution]
     for level, search_resolution in enumerate(lazy_levels):
-        search = _search if valid.packed is None else _search_compiled
-        found = search(valid, space, q0, roots, rng, deadline, max_iterations - iterations,
-                       search_resolution, step)  # fmt: skip
+        found = _search(valid, space, q0, roots, rng, deadline, max_iterations - iterations,
+                        search_resolution, step)  # fmt: skip
         iterations += found.iterations
         nodes += found.nodes
         if found.path is None:
@@ -311,32 +310,6 @@ def rrt_connect(
                           goal_index=goal, invalid_goals=bad)  # fmt: skip
         logger.debug("lazy path failed the check at %.3g rad; searching at it", resolution)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _search_compiled(
-    valid: _Counter,
-    space: ConfigurationSpace,
-    q0: NDArray[np.float64],
-    roots: NDArray[np.float64],
-    rng: np.random.Generator,
-    deadline: float,
-    max_iterations: int,
-    resolution: float,
-    step: float,
-) -> _Found:
-    """:func:`_search` run compiled (:mod:`planners.rrt_kernel`) on the packed model."""
-    assert valid.packed is not None
-    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
-    found = rrt_kernel.search(valid.packed, lower, upper, q0, roots, rng, deadline,
-                              max_iterations, resolution, step)  # fmt: skip
-    valid.checked += found.checked
-    valid.calls += found.calls
-    if found.connected:
-        return _Found(PlanStatus.SOLVED, found.path, found.root, found.iterations, found.nodes)
-    status = (
-        PlanStatus.ITERATION_LIMIT if found.iterations >= max_iterations else PlanStatus.TIMEOUT
-    )
-    return _Found(status, None, -1, found.iterations, found.nodes)
 
 
 class _Found:
@@ -359,7 +332,19 @@ def _search(
     resolution: float,
     step: float,
 ) -> _Found:
-    """RRT-Connect between a start tree and a goal tree rooted at every goal."""
+    """RRT-Connect between a start tree and a goal tree rooted at every goal; compiled
+    (:mod:`planners.rrt_kernel`) when the space carries its packed model."""
+    if valid.packed is not None:
+        lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+        out = rrt_kernel.search(valid.packed, lower, upper, q0, roots, rng, deadline,
+                                max_iterations, resolution, step)  # fmt: skip
+        valid.checked += out.checked
+        valid.calls += out.calls
+        if out.connected:
+            return _Found(PlanStatus.SOLVED, out.path, out.root, out.iterations, out.nodes)
+        limit = out.iterations >= max_iterations
+        status = PlanStatus.ITERATION_LIMIT if limit else PlanStatus.TIMEOUT
+        return _Found(status, None, -1, out.iterations, out.nodes)
     dof = space.dof
     per_step = max(1, int(np.floor(step / resolution)))
     max_connect = int(np.ceil(np.linalg.norm(space.upper - space.lower) / step)) + 1

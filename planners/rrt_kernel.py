@@ -48,6 +48,15 @@ def _nearest(nodes, n, q):
     return index
 
 
+@nb.njit(inline="always", cache=True, fastmath=FASTMATH, nogil=True)
+def _add(nodes, parent, n, last, a, target, t):
+    """Node ``n``: ``t`` of the way from ``a`` to ``target``, child of ``last``."""
+    for j in range(a.shape[0]):
+        nodes[n, j] = a[j] + t * (target[j] - a[j])
+    parent[n] = last
+    return n, n + 1
+
+
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _advance(nodes, parent, n, i, target, res, per_step, max_steps, model, ws, stats):
     """Grow the tree ``nodes[:n]`` from node ``i`` straight towards ``target``.
@@ -70,19 +79,9 @@ def _advance(nodes, parent, n, i, target, res, per_step, max_steps, model, ws, s
     stats[0] += k + (1 if k < kmax else 0)
     last = i
     for s in range(per_step, k + 1, per_step):
-        t = s / m
-        for j in range(a.shape[0]):
-            nodes[n, j] = a[j] + t * (target[j] - a[j])
-        parent[n] = last
-        last = n
-        n += 1
+        last, n = _add(nodes, parent, n, last, a, target, s / m)
     if k % per_step:
-        t = k / m
-        for j in range(a.shape[0]):
-            nodes[n, j] = a[j] + t * (target[j] - a[j])
-        parent[n] = last
-        last = n
-        n += 1
+        last, n = _add(nodes, parent, n, last, a, target, k / m)
     if k == m:  # the target itself, not a copy within rounding of it
         for j in range(a.shape[0]):
             nodes[last, j] = target[j]
