@@ -63,7 +63,10 @@ def run_cmd(
     cycles: Annotated[int, typer.Option(min=1, help="Product cycles to run.")] = 1,
     inject: Annotated[
         list[str] | None,
-        typer.Option(help="Plant a spindle fault: FAULT@INDEX (INDEX-th tightening, from 0)."),
+        typer.Option(
+            help="Plant a fault: FAULT@INDEX (at the INDEX-th screw attempt, from 0), e.g. "
+            "cross_thread@3 or empty_pick@0."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the planners and the spindle.")] = 0,
     db: Annotated[

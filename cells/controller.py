@@ -32,15 +32,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cells.cell_model import Cell, Hole, ScrewOrder
-from cells.program import PlanningError, Program
+from cells.program import PlanningError, Program, Segment
 from cells.records import ResultsStore
 from cells.tasks import SCREW_BODY, TaskPlanner
-from cells.tightening import Judgement, Reaction, classify
+from cells.tightening import Judgement, Reaction, Reason, classify
 from planners.errors import InputError, RobotCellError
 from planners.trajectory import Trajectory
 from sim.replay import ReplaySettings, ToolAction, ToolEvent
@@ -57,6 +58,7 @@ __all__ = [
     "CycleResult",
     "Injection",
     "OperationResult",
+    "PickFault",
     "parse_injection",
 ]
 
@@ -66,11 +68,17 @@ logger.addHandler(logging.NullHandler())
 TRACKING_LIMIT = 0.02  # rad: the executing arm stops when it falls this far behind
 
 
+class PickFault(Enum):
+    """Faults at the screw presenter (the spindle's faults are :class:`sim.spindle.Fault`)."""
+
+    EMPTY_PICK = "empty_pick"  # no screw came up with the bit: the vacuum check fails
+
+
 @dataclass(frozen=True)
 class Injection:
-    """A fault planted in a run: ``fault`` at the ``index``-th tightening (0-based)."""
+    """A fault planted in a run: ``fault`` at the ``index``-th screw attempt (0-based)."""
 
-    fault: Fault
+    fault: Fault | PickFault
     index: int
 
 
@@ -80,18 +88,16 @@ def parse_injection(text: str) -> Injection:
     Raises:
         InputError: not of that form, an unknown fault, or a negative index.
     """
-    faults = [f.value for f in Fault if f is not Fault.NONE]
+    faults = [f.value for f in Fault if f is not Fault.NONE] + [f.value for f in PickFault]
     name, sep, index = str(text).partition("@")
     if not sep or not index.strip().isdigit():
         raise InputError(f"--inject {text!r}: expected FAULT@INDEX, e.g. cross_thread@3")
-    try:
-        fault = Fault(name.strip())
-    except ValueError:
+    key = name.strip()
+    if key not in faults:
         raise InputError(
             f"--inject {text!r}: unknown fault {name!r}; expected one of {', '.join(faults)}"
-        ) from None
-    if fault is Fault.NONE:
-        raise InputError(f"--inject {text!r}: expected one of {', '.join(faults)}")
+        )
+    fault: Fault | PickFault = PickFault(key) if key in PickFault._value2member_map_ else Fault(key)
     return Injection(fault, int(index))
 
 
@@ -182,7 +188,7 @@ class CellController:
         self.physics = physics
         self.spindle_rng = np.random.default_rng(seed + 1)
         self.faults = {i.index: i.fault for i in injections}
-        self.tightenings = 0
+        self.screw_attempts = 0  # every screw attempt of the run: the index of injections
         self.world = World(self.planner.spec)
         self.screen = WorldScreen(self.world, self.robot.name)
         self.sim = SimArm(self.arm, 1000.0, q0=self.planner.home())
@@ -273,15 +279,17 @@ class CellController:
         return verdict
 
     # ------------------------------------------------------------------ execute
-    def execute(self, program: Program) -> float:
-        """Run ``program`` on the simulated arm at 1 kHz; its largest tracking error [rad].
+    def execute(self, program: Program, until: float | None = None) -> float:
+        """Run ``program`` (up to time ``until``) on the simulated arm at 1 kHz; its largest
+        tracking error [rad].
 
         Raises:
             RobotCellError: the arm fell more than :data:`TRACKING_LIMIT` behind (it is
                 stopped where it is).
         """
         traj = program.trajectory
-        times = np.arange(0.0, traj.duration + 1e-9, 1e-3)
+        end = traj.duration if until is None else min(until, traj.duration)
+        times = np.arange(0.0, end + 1e-9, 1e-3)
         Q = traj.sample(times, 0)
         QD = traj.sample(times, 1)
         worst = 0.0
@@ -298,12 +306,12 @@ class CellController:
                 )
         return worst
 
-    def tighten(self, hole_name: str) -> tuple[Judgement, TighteningTrace]:
-        """Drive one screw with the simulated spindle (planted faults apply); judge it."""
+    def tighten(
+        self, hole_name: str, fault: Fault = Fault.NONE
+    ) -> tuple[Judgement, TighteningTrace]:
+        """Drive one screw with the simulated spindle (``fault`` planted); judge it."""
         hole = self.cell.hole(hole_name)
         screw = self.cell.feed_for(hole.screw).screw
-        fault = self.faults.get(self.tightenings, Fault.NONE)
-        self.tightenings += 1
         trace = tighten(screw.joint(), hole.tightening.program(), self.spindle_rng, fault)
         return classify(trace, hole.tightening), trace
 
@@ -341,8 +349,13 @@ class CellController:
             for s in program.segments:
                 kind = s.kind.value if s.kind else "dwell"
                 result.segments.append((s.label, kind, start + s.start, start + s.end))
+            until = None
+            if program.kind == "screw" and (
+                self.faults.get(self.screw_attempts) is PickFault.EMPTY_PICK
+            ):
+                until = _segment(program, "vacuum on").end
             try:
-                self.execute(program)
+                self.execute(program, until)
             except RobotCellError as exc:
                 clock += program.duration
                 op = OperationResult(program.kind, program.target, attempt, "NOK", "tracking",
@@ -359,7 +372,25 @@ class CellController:
                 self._record_op(cycle_id, op)
                 result.operations.append(op)
                 continue
-            judgement, trace = self.tighten(program.target)
+            planted = self.faults.get(self.screw_attempts, Fault.NONE)
+            self.screw_attempts += 1
+            if planted is PickFault.EMPTY_PICK:  # the vacuum check after the pick fails
+                q_stop, clock = self._empty_pick(program, start, cycle_id, attempt, result)
+                holes = [program.target] + [p.target for p in pending if p.kind == "screw"]
+                build = functools.partial(self._screws_then_home, holes, at_presenter=True)
+                reaction = self.cell.reaction.react(Reason.MISSING_SCREW, attempt)
+                replanned = (
+                    self._replanned(build, q_stop, result) if reaction is Reaction.RETRY else None
+                )
+                if replanned is None:
+                    if reaction is not Reaction.RETRY:
+                        result.verdict, result.reason = "NOK", Reason.MISSING_SCREW.value
+                        result.stop = True  # the arm stands in the presenter: nothing to plan
+                    break
+                pending = replanned
+                continue
+            assert isinstance(planted, Fault)
+            judgement, trace = self.tighten(program.target, planted)
             spin = program.spindle[0]
             needed = self.planner.screw_process.drive_time(trace.final_angle)
             clock += max(0.0, needed - (spin.end - spin.start))  # the arm waits for the spindle
@@ -400,10 +431,26 @@ class CellController:
         return result
 
     # ------------------------------------------------------------------ helpers
-    def _screws_then_home(self, holes: list[str], q: NDArray[np.float64]) -> list[Program]:
+    def _empty_pick(
+        self, program: Program, start: float, cycle_id: int | None, attempt: int,
+        result: CycleResult,
+    ) -> tuple[NDArray[np.float64], float]:  # fmt: skip
+        """Record the failed vacuum check; where the arm stopped and the cycle clock then."""
+        vac = _segment(program, "vacuum on")
+        clock = start + vac.end
+        detail = "vacuum check after the pick: no screw on the bit"
+        op = OperationResult("screw", program.target, attempt, "NOK",
+                             Reason.MISSING_SCREW.value, start, clock, detail)  # fmt: skip
+        self._record_op(cycle_id, op)
+        result.operations.append(op)
+        return program.trajectory.sample([vac.end])[0], clock
+
+    def _screws_then_home(
+        self, holes: list[str], q: NDArray[np.float64], at_presenter: bool = False
+    ) -> list[Program]:
         out = []
-        for h in holes:
-            out.append(self.planner.screw(self.cell.hole(h), q))
+        for i, h in enumerate(holes):
+            out.append(self.planner.screw(self.cell.hole(h), q, at_presenter and i == 0))
             q = out[-1].q_end
         out.append(self.planner.return_home(q))
         return out
@@ -462,6 +509,10 @@ class CellController:
             started=self._clock + op.start, finished=self._clock + op.end,
             attempt=op.attempt, detail=op.detail,
         )  # fmt: skip
+
+
+def _segment(program: Program, label: str) -> Segment:
+    return next(s for s in program.segments if s.label == label)
 
 
 def _groups(programs: Sequence[Program]) -> list[list[Program]]:

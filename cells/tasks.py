@@ -179,6 +179,8 @@ class TaskPlanner:
         held: Mapping[str, NDArray[np.float64]] | None = None,
     ) -> None:
         """Collision-free joint-space move from the builder's configuration to ``q_goal``."""
+        if np.max(np.abs(b.q - q_goal)) < 1e-9:
+            return
         model = self.scene.model(held, self.moved)
         space = collision_space(model, self.arm)
         result = plan(space, b.q, q_goal, rng=self.rng, timeout=self.plan_timeout)
@@ -229,12 +231,22 @@ class TaskPlanner:
         self.line(b, _back_off(place, up), f"retreat from {name}", SegmentKind.RETRACT)
         return b.build("pick_place", name, self.robot.name)
 
-    def screw(self, hole: Hole, q_start: NDArray[np.float64]) -> Program:
-        """Take a screw at the presenter and drive it into ``hole``, from ``q_start``."""
+    def screw(
+        self, hole: Hole, q_start: NDArray[np.float64], at_presenter: bool = False
+    ) -> Program:
+        """Take a screw at the presenter and drive it into ``hole``, from ``q_start``.
+
+        ``at_presenter``: the bit is still in the presenter's nest after a failed pick;
+        it first lifts straight out along the screw axis.
+        """
         sp = self.screw_process
         feed = self.cell.feed_for(hole.screw)
         screw = feed.screw
         b = ProgramBuilder(self.arm, np.asarray(q_start, dtype=np.float64))
+        if at_presenter:
+            T = np.asarray(self.arm.fk(b.q).A)
+            T[:3, 3] = feed.tcp_pose(sp.clear_height)[:3, 3]
+            self.line(b, T, "lift empty bit", SegmentKind.RETRACT)
         at_screw = feed.tcp_pose(0.0)
         q_above = self.ik(feed.tcp_pose(sp.clear_height), b.q, f"above {feed.name}", rolls=8)
         self.transfer(b, q_above, f"transfer to {feed.name}")

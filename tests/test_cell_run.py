@@ -150,6 +150,24 @@ def test_each_planted_fault_is_found_with_its_reason(
         assert r.verdict == "NOK" and r.stop
 
 
+def test_empty_pick_is_caught_by_the_vacuum_check_and_retried(two_holes: Path) -> None:
+    """No screw came up with the bit: the check after the pick fails before any transfer,
+    the bit lifts out of the presenter, picks again and the screw goes in."""
+    planted = [parse_injection("empty_pick@0")]
+    with CellController(load_cell(two_holes), injections=planted, physics=False) as c:
+        r = c.run_cycle(0)
+        assert c.screw_attempts == 3  # the empty pick, its retry, h8
+    first = r.operations[0]
+    assert (first.target, first.verdict, first.reason) == ("h1", "NOK", "missing_screw")
+    assert "vacuum" in first.detail and first.judgement is None  # no tightening happened
+    assert first.end - first.start < 1.5  # stopped at the presenter, not driven
+    assert [(o.target, o.attempt, o.verdict) for o in r.operations[1:3]] == [
+        ("h1", 2, "OK"), ("h8", 1, "OK"),
+    ]  # fmt: skip
+    labels = [s[0] for s in r.segments]
+    assert "lift empty bit" in labels and r.verdict == "OK"
+
+
 def test_retries_run_out(two_holes: Path) -> None:
     planted = [Injection(Fault.MISSING_SCREW, 0), Injection(Fault.MISSING_SCREW, 1)]
     with CellController(load_cell(two_holes), injections=planted, physics=False) as c:
