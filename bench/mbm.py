@@ -14,9 +14,10 @@ problems were generated). For each problem:
 * ``valid``: the start and at least one goal are within the joint limits and collision-free
   under our batched model (:class:`planners.collision.CollisionModel`, padding
   :data:`PADDING`); problems that are not are counted and skipped;
-* ours: :func:`planners.plan.plan` (RRT-Connect plus shortcutting) at
-  :data:`RESOLUTION`, seeded with ``seed + problem index``; the time is the whole call,
-  smoothing included, with numba warm (one untimed plan runs first);
+* ours: :func:`planners.plan.plan` (RRT-Connect plus shortcutting, both compiled against
+  the packed sphere model) at :data:`RESOLUTION`, seeded with ``seed + problem index``;
+  the time is the whole call, smoothing included, with numba warm (one untimed plan runs
+  first);
 * ``verified``: the solution re-checked densely (every :data:`VERIFY_RESOLUTION` rad)
   with PyBullet's exact geometry (:class:`sim.exact.ExactChecker`);
 * OMPL (``ompl`` wheel): ``RRTConnect`` in a ``SimpleSetup`` over a 7-D real vector space
@@ -76,7 +77,8 @@ FINGER_OPENING = 0.0325
 """Franka hand finger joint value [m]: the inner faces of our finger collision hulls are then
 64.7 mm apart (the README's "about 6.5 cm"); at the hand's full opening, 0.04, 79.7 mm."""
 PADDING = 0.0
-"""Scene padding of the batched model [m] (the sphere cover is already conservative)."""
+"""Scene padding of the batched model [m]: none, the sphere cover is conservative (it holds
+the links' meshes grown by PyBullet's 1 mm margin, :data:`planners.spheres.MESH_MARGIN`)."""
 RESOLUTION = 0.02
 """Edge-check resolution of both planners [rad]."""
 VERIFY_RESOLUTION = 0.005

@@ -153,7 +153,8 @@ class Search:
     calls: int
 
 
-def _branch(nodes: NDArray[np.float64], parent: NDArray[np.int64], i: int) -> tuple[list[int], int]:
+def _branch(parent: NDArray[np.int64], i: int) -> tuple[list[int], int]:
+    """Node indices from ``i`` back to its root (``i`` first), and the root."""
     chain = [i]
     while parent[chain[-1]] >= 0:
         chain.append(int(parent[chain[-1]]))
@@ -215,8 +216,8 @@ def search(
                 trees[t] = np.concatenate((trees[t], np.empty_like(trees[t])))
                 parents[t] = np.concatenate((parents[t], np.empty_like(parents[t])))
         elif status == _CONNECTED:
-            start_chain, _ = _branch(trees[0], parents[0], int(state[4]))
-            goal_chain, root = _branch(trees[1], parents[1], int(state[5]))
+            start_chain, _ = _branch(parents[0], int(state[4]))
+            goal_chain, root = _branch(parents[1], int(state[5]))
             path = np.vstack((trees[0][start_chain[::-1]], trees[1][goal_chain[1:]]))
             return Search(True, path, root, iterations, int(state[0] + state[1]),
                           int(state[3]), calls)  # fmt: skip
