@@ -12,9 +12,13 @@ most ``dq`` times their distance from the axis, and for a cylinder (or capsule) 
 to the axis the turn is a translation of at most ``dq`` times the offset of its own axis
 (zero for a coaxial one: turning it changes nothing). So the signed distance of the pair
 changes by at most ``rate . |dq|``, where ``rate[j]`` [m/rad] is the smaller of the two
-sides' bound for joint ``j`` (0 for joints off the chain). One exact distance ``d`` at a
-sample then proves every later sample whose ``rate . |q - q_k|`` stays below ``d``
-clear; where it does not, the next sample is queried.
+sides' bound for joint ``j`` (0 for joints off the chain). The pair's distance then
+depends only on the joints with a rate, and a cell of those joints around a configuration
+whose exact distance is ``d`` is clear while ``rate . half-width`` stays below ``d``: cells
+are filled as sweeps visit them and kept. Where a cell cannot prove a sample clear, an
+exact distance at the sample proves the following ones while ``rate . |q - q_k|`` stays
+below it. Samples where a pair comes into contact are flagged for the sweep's contact
+query.
 
 A side whose links are not rigidly attached to the axis (a joint in between) gets the
 looser bound ``max |p - o|`` over its geometry, ``o`` a point on the axis, bounded through
@@ -34,8 +38,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.arm_body import ArmBody
+from sim.world import World
 
-__all__ = ["PairHit", "PairScreen"]
+__all__ = ["PairScreen", "checked_pairs"]
 
 _REVOLUTE, _PRISMATIC = 0, 1  # PyBullet joint types
 
@@ -72,19 +77,27 @@ def _line_distance(p: NDArray[np.float64], o: NDArray[np.float64], u: NDArray[np
     return float(np.linalg.norm(v - np.dot(v, u) * u))
 
 
-@dataclass(frozen=True)
-class PairHit:
-    """A sample at which a pair penetrates deeper than the touch tolerance.
+def checked_pairs(world: World, arm_name: str) -> list[tuple[str, str]]:
+    """The arm's link pairs PyBullet checks for self-collision, by link index.
 
-    Attributes:
-        sample: Index of the sample.
-        pair: Index of the pair in :attr:`PairScreen.pairs`.
-        depth: Penetration depth [m] (positive).
+    Both links have collision geometry and the pair is not excluded as adjacent
+    (:meth:`sim.arm_body.ArmBody.exclude_adjacent_pairs`); each pair and the list are
+    ordered by PyBullet link index.
     """
-
-    sample: int
-    pair: int
-    depth: float
+    body = world.arm(arm_name)
+    client = world.client
+    links = sorted(
+        (i, name)
+        for name, i in body.link_indices.items()
+        if client.getCollisionShapeData(body.body, i)
+    )
+    excluded = {tuple(sorted(p)) for p in world.adjacent[arm_name]}
+    return [
+        (a, b)
+        for k, (_, a) in enumerate(links)
+        for _, b in links[k + 1 :]
+        if tuple(sorted((a, b))) not in excluded
+    ]
 
 
 @nb.njit(cache=True)
@@ -113,7 +126,7 @@ class PairScreen:
         slack: Margin [m] for PyBullet's numerical error in a distance.
 
     Attributes:
-        pairs: The pairs, each ordered by PyBullet link index (as a contact reports it).
+        pairs: The pairs, each and all ordered by PyBullet link index.
         rates: (P, dof) bound [m per rad or m] on how fast each pair's distance changes
             with each actuated joint.
     """
@@ -129,13 +142,18 @@ class PairScreen:
         self.body = body
         self.reach = reach
         self.slack = slack
-        ordered = []
+        ordered = {}
         for a, b in pairs:
             ia, ib = body.link_index(a), body.link_index(b)
-            ordered.append((a, b) if ia <= ib else (b, a))
-        self.pairs: tuple[tuple[str, str], ...] = tuple(sorted(set(ordered)))
+            ordered[min(ia, ib), max(ia, ib)] = (a, b) if ia <= ib else (b, a)
+        self.pairs: tuple[tuple[str, str], ...] = tuple(ordered[k] for k in sorted(ordered))
         self._index = [(body.link_index(a), body.link_index(b)) for a, b in self.pairs]
         self._read_model()
+        self._closest = body.client.getClosestPoints  # bound once
+        limits = body.arm.limits
+        self._span = np.asarray(limits.upper - limits.lower, dtype=np.float64)
+        self._half: dict[int, NDArray[np.float64] | None] = {}
+        self._cells: dict[int, dict[tuple[int, ...], float]] = {}
         self.rates = np.zeros((len(self.pairs), body.arm.dof))
         for p, (ia, ib) in enumerate(self._index):
             self.rates[p] = self._pair_rates(ia, ib)
@@ -259,31 +277,93 @@ class PairScreen:
         """Signed distance [m] of pair ``pair`` at the body's current state (up to ``reach``)."""
         a, b = self._index[pair]
         body = self.body.body
-        points = self.body.client.getClosestPoints(body, body, self.reach, a, b)
+        points = self._closest(body, body, self.reach, a, b)
         return min((float(p[8]) for p in points), default=self.reach)
 
-    def check(self, Q: NDArray[np.float64], touch_tolerance: float) -> tuple[list[PairHit], int]:
-        """Every sample of (N, dof) ``Q`` where a pair penetrates deeper than ``touch_tolerance``.
+    def _cell_bounds(self, p: int, Q: NDArray[np.float64], limit: float) -> tuple[NDArray, int]:
+        """(N,) lower bounds on pair ``p``'s distance from its cached cells; exact queries made.
 
-        Sets the body's joints (the caller restores them).
+        The joints the pair depends on are cut into cells small enough that the rate
+        bound over a cell is half the pair's first measured clearance; a cell's bound is
+        the exact distance at its centre less the rate bound, computed once and kept for
+        every later sweep of this body.
+        """
+        queries = 0
+        rates = self.rates[p]
+        active = np.flatnonzero(rates > 1e-9)
+        if p not in self._half:
+            self.body.set_q(Q[0])
+            d0 = self.distance(p)
+            queries += 1
+            room = (d0 - limit) / 2
+            if room <= 0 or active.size == 0:
+                self._half[p] = None
+            else:
+                self._half[p] = room / (active.size * rates[active])
+            self._cells[p] = {}
+        half = self._half[p]
+        if half is None:
+            return np.full(len(Q), -np.inf), queries
+        # joints with a rate of rounding noise (a coaxial turn): their whole range
+        idle = np.setdiff1d(np.flatnonzero(rates > 0), active)
+        noise = float(np.sum(rates[idle] * self._span[idle]))
+        keys = np.floor(Q[:, active] / (2 * half)).astype(np.int64)
+        # samples run through cells in order: one lookup per run of equal keys
+        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+        cells = self._cells[p]
+        values = np.empty(len(starts))
+        for r, k in enumerate(starts.tolist()):
+            key = tuple(keys[k].tolist())
+            value = cells.get(key)
+            if value is None:
+                q = Q[k].copy()
+                q[active] = (keys[k] + 0.5) * 2 * half
+                self.body.set_q(q)
+                queries += 1
+                value = cells[key] = self.distance(p) - float(rates[active] @ half) - noise
+            values[r] = value
+        return np.repeat(values, np.diff(np.r_[starts, len(Q)])), queries
+
+    def check(
+        self,
+        Q: NDArray[np.float64],
+        touch_tolerance: float,
+        pairs: Iterable[int] | None = None,
+    ) -> tuple[NDArray[np.int64], int]:
+        """Samples of (N, dof) ``Q`` where some pair may penetrate deeper than ``touch_tolerance``.
+
+        A sample is flagged when a pair's exact distance there is below
+        ``slack - touch_tolerance``. Every other sample is proved clear by the pair's
+        cached cells, or else by a query at an earlier sample and the rate bound. Sets
+        the body's joints (the caller restores them).
+
+        Args:
+            Q: The samples.
+            touch_tolerance: Penetration [m] that is still touching.
+            pairs: Indices into :attr:`pairs` to check (default: all).
 
         Returns:
-            The hits in sample order per pair, and the number of exact queries made.
+            The flagged sample indices (sorted) and the number of exact queries made.
         """
-        hits: list[PairHit] = []
+        flagged: set[int] = set()
         queries = 0
         Q = np.ascontiguousarray(Q, dtype=np.float64)
-        n = len(Q)
-        # per pair: the next sample it must be queried at
-        due = np.zeros(len(self.pairs), np.int64)
-        while len(due) and int(due.min()) < n:
-            k = int(due.min())
-            self.body.set_q(Q[k])
-            for p in np.flatnonzero(due == k):
+        limit = self.slack - touch_tolerance
+        todo = range(len(self.pairs)) if pairs is None else pairs
+        for p in todo:
+            bounds, made = self._cell_bounds(p, Q, limit)
+            queries += made
+            unsure = np.flatnonzero(bounds < limit)
+            at = 0
+            while at < unsure.size:
+                k = int(unsure[at])
+                self.body.set_q(Q[k])
                 queries += 1
-                d = self.distance(int(p))
-                if -d > touch_tolerance:
-                    hits.append(PairHit(k, int(p), -d))
-                budget = d + touch_tolerance - self.slack
-                due[p] = _covered(Q, self.rates[p], k, budget) if budget > 0 else k + 1
-        return hits, queries
+                d = self.distance(p)
+                if d < limit:
+                    flagged.add(k)
+                    after = k + 1
+                else:
+                    after = _covered(Q, self.rates[p], k, d - limit)
+                at = int(np.searchsorted(unsure, after))
+        return np.array(sorted(flagged), np.int64), queries

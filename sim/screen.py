@@ -1,37 +1,58 @@
-"""A conservative clearance screen for the sweep, from the batched sphere model.
+"""A conservative clearance screen for the sweep: the sphere model and a pair screen.
 
 The sphere model (:class:`planners.collision.CollisionModel`) encloses every link,
-tool and held part in spheres and measures them against the world's primitives, for
-thousands of configurations per millisecond. Its clearance is a lower bound on the
-exact one (spheres only over-cover), so a sample whose bound is comfortably positive
-needs no exact query: :func:`sim.sweep.sweep` queries PyBullet only where the bound
-is within ``margin`` of contact and, for the minimum clearance, in increasing order of
-the bound until the bound exceeds the best exact value found.
+tool and held part in spheres. Its distance to a world body is a lower bound on the
+exact one (spheres only over-cover), so a sample whose bound for a body is comfortably
+positive needs no exact query against that body: :func:`sim.sweep.sweep` queries
+PyBullet only where a body's bound is within a margin of contact and, for the minimum
+clearance, in increasing order of the bound until it exceeds the best exact value found.
+The bounds come per world body (:func:`sim.screen_kernel.body_bounds`, spheres carried
+by the samples' joint products), with the pairs allowed to touch left out.
 
 The world becomes a scene: primitive obstacles as they are, every URDF body through
 its collision primitives (:func:`planners.scene_urdf.obstacles_from_urdf`), and a held
-part as an attachment of the TCP link at its grip. Pairs of links the sphere model
-treats as adjacent but PyBullet checks are listed in :attr:`WorldScreen.unscreened`;
-the sweep checks those exactly, where their rate bound (:class:`sim.pair_screen.PairScreen`)
-cannot prove them clear.
+part as an attachment of the TCP link at its grip.
+
+Self-collision is screened by :class:`sim.pair_screen.PairScreen` over every pair of
+links PyBullet checks: exact distances where a rate bound cannot prove a pair clear.
+:attr:`WorldScreen.unscreened` lists the pairs the sphere model leaves out (their
+spheres overlap at ``home``), for information.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from planners.collision import CollisionModel
+from planners.poe import Screws, screws_of
 from planners.scene import Attachment, Obstacle, Scene
 from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
-from sim.pair_screen import PairScreen
+from sim.pair_screen import PairScreen, checked_pairs
+from sim.screen_kernel import BodyPrimitives, body_bounds, chunks, compile_bodies, self_flags
 from sim.world import World
 
 __all__ = ["WorldScreen"]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """The kernel's view of one screen state (parts held and put down, allowed pairs)."""
+
+    X0: NDArray[np.float64]  # (S, 4) spheres at the zero configuration
+    gstart: NDArray[np.int64]
+    gjoint: NDArray[np.int64]
+    gball: NDArray[np.float64]
+    gmover: NDArray[np.int64]
+    gchunk: NDArray[np.int64]
+    cstart: NDArray[np.int64]
+    cball: NDArray[np.float64]
+    prims: BodyPrimitives
+    allowed: NDArray[np.bool_]
 
 
 class WorldScreen:
@@ -42,9 +63,11 @@ class WorldScreen:
         arm_name: The arm being swept.
 
     Attributes:
+        bodies: World body names, the columns of :meth:`body_bounds`.
+        screws: The arm's screws (the sweep's kinematics).
+        pairs: The self-collision screen: every pair of links PyBullet checks.
         unscreened: Link pairs PyBullet checks for self-collision but the sphere model
-            does not (sorted name pairs); the sweep checks them exactly.
-        pairs: The exact check of the :attr:`unscreened` pairs.
+            does not (sorted name pairs).
     """
 
     def __init__(self, world: World, arm_name: str) -> None:
@@ -61,7 +84,25 @@ class WorldScreen:
         self.unscreened: frozenset[tuple[str, str]] = frozenset(
             (a, b) for a, b in ignored - set(world.adjacent[arm_name])
         )
-        self.pairs = PairScreen(world.arm(arm_name), self.unscreened)
+        self.pairs = PairScreen(world.arm(arm_name), checked_pairs(world, arm_name))
+        self.screws: Screws = screws_of(self.arm)
+        self.arm_name = arm_name
+        self.bodies: tuple[str, ...] = tuple(world.bodies)
+        self._compiled: dict[tuple[object, ...], _Compiled] = {}
+        # Self pairs: by their spheres where both links have spheres that do not overlap
+        # at home, else by exact queries.
+        index = {name: g for g, (name, _, _) in enumerate(base.sphere_groups())}
+        by_spheres, exact = [], []
+        for p, (a, b) in enumerate(self.pairs.pairs):
+            if a in index and b in index and tuple(sorted((a, b))) not in self.unscreened:
+                by_spheres.append((p, index[a], index[b]))
+            else:
+                exact.append(p)
+        self._sphere_pairs = np.array([(g, h) for _, g, h in by_spheres], np.int64).reshape(-1, 2)
+        self._sphere_rates = np.ascontiguousarray(
+            self.pairs.rates[[p for p, _, _ in by_spheres]].reshape(-1, self.arm.dof)
+        )
+        self._exact_pairs = exact
 
     def _part_shapes(self, part: str) -> tuple[Obstacle, ...]:
         """A part's collision primitives in its own frame."""
@@ -114,3 +155,122 @@ class WorldScreen:
         items = tuple(sorted((held or {}).items()))
         placed = tuple(sorted((moved or {}).items()))
         return self._model(items, placed).clearance(Q)
+
+    def _compile(
+        self,
+        held: tuple[tuple[str, NDArray[np.float64]], ...],
+        moved: tuple[tuple[str, NDArray[np.float64]], ...],
+        allowed: frozenset[tuple[str, str]],
+    ) -> _Compiled:
+        model = self._model(held, moved)
+        key = (id(model), allowed)
+        out = self._compiled.get(key)
+        if out is not None:
+            return out
+        primitive_names = {o.name for o in self.world.spec.obstacles}
+        shapes: dict[str, list[Obstacle]] = {name: [] for name in self.bodies}
+        for o in model.scene.obstacles:
+            body = o.name if o.name in primitive_names else o.name.split("/")[0]
+            shapes[body].append(o)
+        movers = [self.arm_name, *(name for name, _ in held)]
+        groups = model.sphere_groups()
+        gstart = np.array([0] + [stop for _, _, stop in groups], np.int64)
+        dof = self.arm.dof
+        X0 = model.spheres(np.zeros((1, dof)))[0]
+        # the last joint that moves a group carries it (a serial chain)
+        moves = (
+            np.linalg.norm(model.spheres(np.eye(dof) * 0.7)[:, :, :3] - X0[None, :, :3], axis=2)
+            > 1e-12
+        )
+        gjoint = np.full(len(groups), -1, np.int64)
+        gball = np.zeros((len(groups), 4))
+        for g, (_, lo, hi) in enumerate(groups):
+            moving = np.flatnonzero(moves[:, lo:hi].any(axis=1))
+            gjoint[g] = moving.max() if moving.size else -1
+            C = X0[lo:hi, :3]
+            c = (C.min(axis=0) + C.max(axis=0)) / 2
+            gball[g, :3] = c
+            gball[g, 3] = np.max(np.linalg.norm(C - c, axis=1) + X0[lo:hi, 3]) * (1 + 1e-9) + 1e-12
+        gmover = np.array(
+            [movers.index(name) if name in movers[1:] else 0 for name, _, _ in groups], np.int64
+        )
+        mask = np.array(
+            [[m == b or tuple(sorted((m, b))) in allowed for b in self.bodies] for m in movers],
+            dtype=np.bool_,
+        ).reshape(len(movers), len(self.bodies))
+        X0 = np.ascontiguousarray(X0)
+        cstart, cball, gchunk = chunks(X0, gstart)
+        out = _Compiled(
+            X0, gstart, gjoint, gball, gmover, gchunk, cstart, cball,
+            compile_bodies([shapes[name] for name in self.bodies]), mask,
+        )  # fmt: skip
+        self._compiled[key] = out
+        return out
+
+    def body_bounds(
+        self,
+        P: NDArray[np.float64],
+        Q: NDArray[np.float64],
+        held: Mapping[str, NDArray[np.float64]] | None = None,
+        moved: Mapping[str, NDArray[np.float64]] | None = None,
+        *,
+        allowed: Iterable[tuple[str, str]] = (),
+        cap: float = 0.1,
+    ) -> NDArray[np.float64]:
+        """(N, B) lower bounds [m] on each world body's distance to the arm and held parts.
+
+        Columns follow :attr:`bodies`; pairs allowed to touch, a held part against the
+        arm and a body with nothing near count as ``cap``.
+
+        Args:
+            P: (N, dof, 3, 4) joint products of the samples
+                (:func:`planners.poe.joint_products` with :attr:`screws`).
+            Q: (N, dof) the samples' joint positions.
+            held: Grip (``T_tcp_part``, 4x4) of each part held during these samples.
+            moved: World pose of each part that was put down away from its start.
+            allowed: Pairs of body names (the arm's name for the arm) never checked.
+            cap: Bounds above this [m] are reported as ``cap``.
+        """
+        items = tuple(sorted((held or {}).items()))
+        placed = tuple(sorted((moved or {}).items()))
+        pairs = frozenset(tuple(sorted(p)) for p in allowed)
+        c = self._compile(items, placed, pairs)  # type: ignore[arg-type]
+        p = c.prims
+        return body_bounds(
+            P, Q, self.screws.revolute, c.X0, c.gjoint, c.gball, c.gmover, c.gchunk, c.cstart,
+            c.cball, p.kind, p.inv, p.param, p.pball, p.start, p.ball, c.allowed, cap,
+            cap + 0.05,
+        )  # fmt: skip
+
+    def self_check(
+        self,
+        P: NDArray[np.float64],
+        Q: NDArray[np.float64],
+        touch_tolerance: float,
+        margin: float,
+    ) -> tuple[NDArray[np.bool_], int, int]:
+        """(N,) samples where two links PyBullet checks may touch, for the contact query.
+
+        Pairs the sphere model covers are proved clear by their spheres' gap less
+        ``margin`` (PyBullet's geometry may stand that far outside them) and the pair's
+        rate bound; the others by exact distances (:meth:`PairScreen.check`). Sets the
+        arm's joints (the caller restores them).
+
+        Args:
+            P: (N, dof, 3, 4) joint products of the samples; Q: (N, dof) positions.
+            touch_tolerance: Penetration [m] that is still touching.
+            margin: How far [m] PyBullet's geometry may stand outside the spheres.
+
+        Returns:
+            The flags, the number of sphere gaps computed and of exact queries made.
+        """
+        c = self._compile((), (), frozenset())
+        flagged = np.zeros(len(Q), np.bool_)
+        limit = margin + self.pairs.slack - touch_tolerance
+        gaps = self_flags(
+            P, Q, c.X0, c.gstart, c.gjoint, c.gball, self._sphere_pairs, self._sphere_rates,
+            limit, flagged,
+        )  # fmt: skip
+        exact, queries = self.pairs.check(Q, touch_tolerance, self._exact_pairs)
+        flagged[exact] = True
+        return flagged, gaps, queries

@@ -2,18 +2,22 @@
 
 The trajectory is sampled densely enough that between two samples the TCP moves at
 most ``max_tcp_step`` and no joint more than ``max_joint_step`` (defaults 1 mm and
-0.01 rad). At each sample the arm (with its tool and any held part) is placed in the
-world and PyBullet's exact geometry answers: contacts with the world, contacts between
-non-adjacent links of the arm (see :meth:`sim.arm_body.ArmBody.exclude_adjacent_pairs`),
-and the closest distance to the world within ``query_distance``. The limits come from
+0.01 rad; :func:`sim.sweep_samples.sweep_samples`). At each sample the arm (with its
+tool and any held part) is placed in the world and PyBullet's exact geometry answers
+(:class:`sim.sweep_queries.SweepQueries`): contacts with the world, contacts between
+the arm's links that PyBullet checks (non-adjacent, see
+:meth:`sim.arm_body.ArmBody.exclude_adjacent_pairs`), and the closest distance to the
+world within ``query_distance``. The limits come from
 :func:`planners.limit_check.check_limits` on the same trajectory function.
 
-A *screen* (:class:`sim.screen.WorldScreen`, the batched sphere model of the same
-world) gives a lower bound on the clearance of every sample at once. Exact contact
-queries then run only where the bound comes within ``screen_margin`` of contact, and
-the minimum clearance is searched in increasing order of the bound, stopping when the
-bound exceeds the best exact distance found: the verdict is the same as without the
-screen, at a fraction of the queries.
+A *screen* (:class:`sim.screen.WorldScreen`) makes this fast without changing the
+verdict. The sphere model of the same world gives, per sample and world body, a lower
+bound on their distance: contact queries run only against bodies whose bound comes
+within ``screen_margin`` of contact, and the minimum clearance is searched in increasing
+order of the bound, stopping when the bound exceeds the best exact distance found.
+Self-collision is screened by exact distances of each link pair and a bound on how fast
+they can change (:class:`sim.pair_screen.PairScreen`): the contact query checks the
+links only at samples where some pair comes into contact.
 """
 
 from __future__ import annotations
@@ -23,19 +27,22 @@ import time as wall
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
 from planners.errors import InputError
 from planners.limit_check import LimitKind, check_limits
+from planners.poe import screws_of
 from planners.trajectory import Trajectory
+from sim.pair_screen import checked_pairs
 from sim.replay import ToolAction, ToolEvent
 from sim.screen import WorldScreen
+from sim.sweep_queries import SweepQueries
+from sim.sweep_samples import sweep_samples
 from sim.verdict import Verdict, Violation, ViolationKind, first_per_place
 from sim.world import World
 
-__all__ = ["SweepSettings", "sample_times", "sweep"]
+__all__ = ["SweepSettings", "sweep"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -88,68 +95,6 @@ class SweepSettings:
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise InputError(f"sweep.{name}: expected >= 0 [m], got {value!r}")
-
-
-def sample_times(
-    trajectory: Trajectory,
-    tcp_of: Callable[[NDArray[np.float64]], NDArray[np.float64]],
-    settings: SweepSettings,
-) -> NDArray[np.float64]:
-    """Times at which consecutive samples are within the TCP and joint step bounds.
-
-    A fine grid is refined until every step is within the bounds, then thinned
-    greedily: a grid point is kept when skipping it would break a bound.
-
-    Args:
-        trajectory: The motion.
-        tcp_of: (N, dof) -> (N, 3) TCP positions [m].
-        settings: The bounds.
-    """
-    t0, t1 = trajectory.start_time, trajectory.end_time
-    if t1 <= t0:
-        return np.array([t0])
-    n = max(int(np.ceil((t1 - t0) * 1000.0)), 2)
-    while True:
-        times = np.linspace(t0, t1, n + 1)
-        q = trajectory.sample(times)
-        p = tcp_of(q)
-        dq = np.abs(np.diff(q, axis=0)).max(axis=1)
-        dp = np.linalg.norm(np.diff(p, axis=0), axis=1)
-        if (
-            dq.max() <= settings.max_joint_step and dp.max() <= settings.max_tcp_step
-        ) or n > 2_000_000:
-            break
-        n *= 2
-    keep = _thin(q, p, settings.max_joint_step, settings.max_tcp_step)
-    return times[keep]
-
-
-@nb.njit(cache=True)
-def _thin(
-    q: NDArray[np.float64], p: NDArray[np.float64], dq_max: float, dp_max: float
-) -> NDArray[np.int64]:
-    """Greedy: keep a grid point when skipping it would put the next one out of bounds."""
-    n, dof = q.shape
-    keep = np.empty(n, np.int64)
-    keep[0] = 0
-    m = 1
-    last = 0
-    for i in range(1, n):
-        far = False
-        for j in range(dof):
-            if abs(q[i, j] - q[last, j]) > dq_max:
-                far = True
-        d = np.sqrt(
-            (p[i, 0] - p[last, 0]) ** 2 + (p[i, 1] - p[last, 1]) ** 2 + (p[i, 2] - p[last, 2]) ** 2
-        )
-        if far or d > dp_max:
-            keep[m] = i - 1
-            m += 1
-            last = i - 1
-    if keep[m - 1] != n - 1:
-        keep[m] = n - 1
-        m += 1
-    return keep[:m]
 
 
 @dataclass(frozen=True)
@@ -221,15 +166,16 @@ def sweep(
             it picks, a part and the fixture it is placed into).
         settings: Resolution and thresholds.
         screen: A :class:`~sim.screen.WorldScreen` of this world and arm: exact queries
-            only where its bound comes within ``screen_margin`` (same verdict, faster).
-            Ignored when the world has other arms (they move; the screen cannot know).
+            only against bodies whose bound comes within ``screen_margin`` (same verdict,
+            faster). Ignored when the world has other arms (they move; the screen cannot
+            know).
 
     Returns:
         A :class:`Verdict` with COLLISION, SELF_COLLISION, CLEARANCE and limit
         violations, the minimum clearance and its pair, and the statistics
         ``sweep_samples``, ``sweep_exact_queries`` (samples placed in the world),
-        ``sweep_pair_queries`` (exact queries of the unscreened link pairs), ``sweep_wall_s``,
-        ``sweep_x_realtime``.
+        ``sweep_pair_queries`` (exact distances of link pairs for the self-collision
+        screen), ``sweep_wall_s``, ``sweep_x_realtime``.
     """
     cfg = settings or SweepSettings()
     body = world.arm(arm_name)
@@ -243,7 +189,7 @@ def sweep(
         world.body(e.part)
     if len(world.arms) > 1:
         screen = None
-    allowed = {tuple(sorted(p)) for p in allowed_contacts}
+    allowed: set[tuple[str, str]] = {(min(a, b), max(a, b)) for a, b in allowed_contacts}
     started = wall.perf_counter()
     violations: list[Violation] = []
     report = check_limits(
@@ -253,115 +199,107 @@ def sweep(
         kind, unit = _LIMIT_KINDS[v.kind]
         violations.append(Violation(v.time, kind, v.joint, v.value, v.limit, unit))
 
-    times = sample_times(trajectory, lambda Q: arm.fk_batch(Q)[:, :3, 3], cfg)
+    screws = screen.screws if screen is not None else screws_of(arm)
     inside = [e.time for e in events if trajectory.start_time <= e.time <= trajectory.end_time]
-    times = np.unique(np.concatenate((times, inside)))  # sample at every grasp and release
-    Q = trajectory.sample(times)
-    T_tcp = arm.fk_batch(Q)
-    holds = _holds(world, trajectory, lambda t: arm.fk_batch(trajectory.sample([t]))[0], events)
+    times, Q, P = sweep_samples(
+        trajectory, screws, cfg.max_joint_step, cfg.max_tcp_step, inside
+    )  # a sample at every grasp and release
+    T_tcp = P[:, -1] @ screws.T0_tcp  # (N, 3, 4)
+
+    def tcp(t: float) -> NDArray[np.float64]:
+        """TCP pose at time t (a sample when t is a tool event)."""
+        k = int(np.searchsorted(times, t))
+        if k < len(times) and times[k] == t:
+            out = np.eye(4)
+            out[:3] = T_tcp[k]
+            return out
+        return arm.fk_batch(trajectory.sample([t]))[0]
+
+    holds = _holds(world, trajectory, tcp, events)
     # The held/put-down state only changes at grasps and releases: one state per interval.
     edges = np.unique([t for h in holds for t in (h.start, h.end)])
     interval = np.searchsorted(edges, times, side="right")
-    interval_state = {
-        int(i): _state(holds, float(times[np.argmax(interval == i)])) for i in np.unique(interval)
-    }
-    states = [interval_state[int(i)] for i in interval]
-    bound = np.full(len(times), -np.inf)
-    if screen is not None:
-        for i, (held, moved) in interval_state.items():
-            idx = np.flatnonzero(interval == i)
-            bound[idx] = screen.bounds(Q[idx], held, moved)
-    client = world.client
-    skip = set()  # self contacts the pair screen checks (at every sample)
-    if screen is not None:
-        skip = {(body.link_index(a), body.link_index(b)) for a, b in screen.pairs.pairs}
-        skip |= {(b, a) for a, b in skip}
+    spans = np.flatnonzero(np.diff(interval)) + 1
+    bounds_of = np.concatenate(([0], spans, [len(times)]))  # interval i: samples lo..hi
+    interval_state = [
+        _state(holds, float(times[lo])) for lo in bounds_of[:-1]
+    ]  # one per run of samples
+    run_of = np.repeat(np.arange(len(interval_state)), np.diff(bounds_of))
+    pairs = screen.pairs.pairs if screen is not None else checked_pairs(world, arm_name)
+    exact = SweepQueries(
+        world,
+        arm_name,
+        [e.part for e in events],
+        allowed,
+        [(body.link_index(a), body.link_index(b)) for a, b in pairs],
+        cfg.touch_tolerance,
+    )
+    n, B = len(times), len(world.bodies)
+    near_limit = cfg.screen_margin + cfg.min_clearance
+
+    def body_bounds(cap: float) -> NDArray[np.float64]:
+        assert screen is not None
+        lb = np.empty((n, B))
+        for i, (held, moved) in enumerate(interval_state):
+            lo, hi = bounds_of[i], bounds_of[i + 1]
+            lb[lo:hi] = screen.body_bounds(
+                P[lo:hi], Q[lo:hi], held, moved, allowed=allowed, cap=cap
+            )
+        return lb
+
+    cap = near_limit + 1e-3
+    lb = body_bounds(cap) if screen is not None else np.full((n, B), -np.inf)
     best: tuple[float, str | None, float | None] = (np.inf, None, None)
     queries = 0
     pair_queries = 0
 
     def place(k: int) -> tuple[list[tuple[int, str]], set[int]]:
-        body.set_q(Q[k])
-        held, moved = states[k]
-        for part, T in moved.items():
-            world.set_body_pose(part, T)
-        for part, grip in held.items():
-            world.set_body_pose(part, T_tcp[k] @ grip)
-        held_ids = {world.body(p) for p in held}
-        return [(body.body, arm_name)] + [(world.body(p), p) for p in held], held_ids
+        held, moved = interval_state[run_of[k]]
+        return exact.place(Q[k], T_tcp[k], held, moved)
 
-    def others_of(mover: int, name: str, held_ids: set[int]) -> list[tuple[int, str]]:
-        out = []
-        for other in [
-            *world.bodies.values(),
-            *(a.body for n, a in world.arms.items() if n != arm_name),
-        ]:
-            if other == mover or other in held_ids:
-                continue
-            other_name = world.place(other).split("/")[0]
-            if tuple(sorted((name, other_name))) not in allowed:
-                out.append((other, other_name))
-        return out
-
-    def distances(k: int, movers: list[tuple[int, str]], held_ids: set[int]) -> None:
+    def measure(k: int, movers: list[tuple[int, str]], held_ids: set[int]) -> None:
+        """Exact distances at sample k: the minimum clearance and CLEARANCE violations."""
         nonlocal best
         t = float(times[k])
-        for mover, name in movers:
-            for other, _ in others_of(mover, name, held_ids):
-                if mover in held_ids and other == body.body:
-                    continue
-                for c in client.getClosestPoints(mover, other, cfg.query_distance):
-                    d = float(c[8])
-                    where = f"{world.place(mover, c[3])} | {world.place(other, c[4])}"
-                    if d < best[0]:
-                        best = (d, where, t)
-                    if 0.0 < d < cfg.min_clearance:
-                        violations.append(
-                            Violation(t, ViolationKind.CLEARANCE, where, d, cfg.min_clearance, "m")
-                        )
+        # only points that could lower the best or break the required clearance matter
+        reach = max(min(best[0], cfg.query_distance), cfg.min_clearance)
+        columns = lb[k] - cfg.screen_margin <= reach if screen is not None else None
+        d, where, close = exact.distances(movers, held_ids, columns, reach, cfg.min_clearance)
+        if d < best[0]:
+            best = (d, where, t)
+        for d, where in close:
+            violations.append(
+                Violation(t, ViolationKind.CLEARANCE, where, d, cfg.min_clearance, "m")
+            )
 
-    with world.preserved():
-        near = np.flatnonzero(bound <= cfg.screen_margin + cfg.min_clearance)
-        for k in near:  # exact contacts (and distances) where the bound allows contact
+    with exact.restored():
+        if screen is not None:
+            self_check, _, pair_queries = screen.self_check(
+                P, Q, cfg.touch_tolerance, cfg.screen_margin
+            )
+        else:
+            self_check = np.ones(n, np.bool_)
+        near_columns = lb <= near_limit
+        near = near_columns.any(axis=1) | self_check
+        bound = lb.min(axis=1) if B else np.full(n, np.inf)
+        nearest_first = np.flatnonzero(near)[np.argsort(bound[near], kind="stable")]
+        for k in nearest_first:  # contacts (and distances) where contact is possible
             queries += 1
-            t = float(times[k])
             movers, held_ids = place(int(k))
-            client.performCollisionDetection()
-            for mover, name in movers:
-                for c in client.getContactPoints(bodyA=mover):
-                    if -float(c[8]) <= cfg.touch_tolerance:
-                        continue  # touching, not penetrating
-                    other = c[2]
-                    other_name = world.place(other).split("/")[0]
-                    if other in held_ids or (mover in held_ids and other == body.body):
-                        continue
-                    if tuple(sorted((name, other_name))) in allowed:
-                        continue
-                    if other == mover and (c[3], c[4]) in skip:
-                        continue
-                    where = f"{world.place(mover, c[3])} | {world.place(other, c[4])}"
-                    kind = (
-                        ViolationKind.SELF_COLLISION if other == mover else ViolationKind.COLLISION
-                    )
-                    violations.append(Violation(t, kind, where, max(-float(c[8]), 0.0), 0.0, "m"))
-            distances(int(k), movers, held_ids)
-        far = np.setdiff1d(np.arange(len(times)), near)
+            columns = near_columns[k] if screen is not None else None
+            t = float(times[k])
+            violations.extend(exact.contacts(t, movers, held_ids, columns, bool(self_check[k])))
+            measure(int(k), movers, held_ids)
+        far = np.flatnonzero(~near)
+        if screen is not None and far.size and cap - cfg.screen_margin <= best[0]:
+            lb = body_bounds(min(best[0], cfg.query_distance) + cfg.screen_margin + 1e-3)
+            bound = lb.min(axis=1) if B else np.full(n, np.inf)
         for k in far[np.argsort(bound[far], kind="stable")]:  # minimum clearance: nearest first
             if bound[k] - cfg.screen_margin > min(best[0], cfg.query_distance):
                 break
             queries += 1
             movers, held_ids = place(int(k))
-            distances(int(k), movers, held_ids)
-        if screen is not None and screen.pairs.pairs:
-            # Pairs the sphere model does not check: exact, where their rate bound needs it.
-            hits, pair_queries = screen.pairs.check(Q, cfg.touch_tolerance)
-            for hit in hits:
-                a, b = screen.pairs.pairs[hit.pair]
-                where = f"{arm_name}/{a} | {arm_name}/{b}"
-                t = float(times[hit.sample])
-                violations.append(
-                    Violation(t, ViolationKind.SELF_COLLISION, where, hit.depth, 0.0, "m")
-                )
+            measure(int(k), movers, held_ids)
     elapsed = wall.perf_counter() - started
     stats = {
         "sweep_samples": len(times),

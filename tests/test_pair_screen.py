@@ -60,7 +60,7 @@ def test_coaxial_links_do_not_depend_on_the_joint_between() -> None:
 
 
 @pytest.mark.parametrize("duration", [1.0, 3.0])
-def test_check_finds_every_penetrating_sample_with_few_queries(duration: float) -> None:
+def test_check_flags_exactly_the_samples_in_contact(duration: float) -> None:
     arm = load_arm("ur5e", "screwdriver")
     q0 = arm.configuration("ready")
     folded = q0.copy()
@@ -74,13 +74,13 @@ def test_check_finds_every_penetrating_sample_with_few_queries(duration: float) 
     with World(WorldSpec(arms={"robot": arm})) as world:
         body = world.arm("robot")
         screen = PairScreen(body, _checked_pairs(world))
-        hits, queries = screen.check(Q, tolerance)
-        expected = set()
-        for k, q in enumerate(Q):
+        flagged, queries = screen.check(Q, tolerance)
+        closest = []
+        for q in Q:
             body.set_q(q)
-            for p, d in enumerate(_distances(screen)):
-                if -d > tolerance:
-                    expected.add((k, p))
-    assert expected, "the planted fold must collide"
-    assert {(h.sample, h.pair) for h in hits} == expected
+            closest.append(_distances(screen).min())
+    closest_a = np.array(closest)
+    assert np.any(closest_a < -0.01), "the planted fold must collide"
+    expected = np.flatnonzero(closest_a < screen.slack - tolerance)
+    np.testing.assert_array_equal(flagged, expected)
     assert queries < len(Q) * len(screen.pairs) / 4

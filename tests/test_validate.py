@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from spatialmath import SE3
 
 from planners import Arm, InputError, UnknownNameError, load_arm, solve_ik
+from planners.poe import screws_of
 from planners.scene import Box
 from planners.trajectory import Trajectory
 from sim.replay import ReplaySettings, ToolAction, ToolEvent, replay
-from sim.sweep import SweepSettings, sample_times, sweep
+from sim.screen import WorldScreen
+from sim.sweep import SweepSettings, sweep
+from sim.sweep_samples import sweep_samples
 from sim.validate import validate
-from sim.verdict import ViolationKind
+from sim.verdict import Verdict, ViolationKind
 from sim.world import BodySpec, World, WorldSpec
 
 
@@ -48,6 +53,16 @@ def gripper_arm() -> Arm:
 DOWN = SE3.Rx(np.pi)  # tool z pointing down
 
 
+def checked_sweep(world: World, arm_name: str, trajectory: Trajectory, **kw: Any) -> Verdict:
+    """The sweep screened by the world's sphere model, checked against the exact-only one."""
+    exact = sweep(world, arm_name, trajectory, **kw)
+    fast = sweep(world, arm_name, trajectory, screen=WorldScreen(world, arm_name), **kw)
+    assert fast.violations == exact.violations
+    assert fast.min_clearance == pytest.approx(exact.min_clearance, abs=1e-12)
+    assert fast.stats["sweep_samples"] == exact.stats["sweep_samples"]
+    return fast
+
+
 def test_good_trajectory_passes_sweep_and_replay(ur5e: Arm) -> None:
     fixture = T(0.45, 0.0, 0.0)
     spec = WorldSpec(
@@ -73,7 +88,7 @@ def test_path_through_a_fixture_is_a_collision(ur5e: Arm) -> None:
     above = ik(ur5e, SE3.Trans(0.45, 0.055, 0.10) * DOWN, ur5e.configuration("ready"))
     inside = ik(ur5e, SE3.Trans(0.45, 0.055, 0.010) * DOWN, above)  # 10 mm into the 20 mm plate
     with World(spec) as world:
-        verdict = sweep(world, "robot", through(ur5e, [above, inside], 1.0))
+        verdict = checked_sweep(world, "robot", through(ur5e, [above, inside], 1.0))
     first = verdict.first
     assert first is not None and first.kind is ViolationKind.COLLISION
     assert "robot/screwdriver" in first.where and "fixture" in first.where
@@ -88,7 +103,7 @@ def test_self_collision_is_caught_with_the_link_pair(ur5e: Arm) -> None:
     folded = q0.copy()
     folded[2] = -3.0  # elbow folds the forearm back onto the upper arm
     with World(WorldSpec(arms={"robot": ur5e})) as world:
-        verdict = sweep(world, "robot", through(ur5e, [q0, folded], 3.0))
+        verdict = checked_sweep(world, "robot", through(ur5e, [q0, folded], 3.0))
     hits = verdict.of_kind(ViolationKind.SELF_COLLISION)
     assert hits, verdict.summary()
     assert "robot/upper_arm_link" in hits[0].where
@@ -98,7 +113,7 @@ def test_self_collision_is_caught_with_the_link_pair(ur5e: Arm) -> None:
 def test_adjacent_links_and_a_still_arm_are_not_self_collisions(ur5e: Arm) -> None:
     q = ur5e.configuration("home")
     with World(WorldSpec(arms={"robot": ur5e})) as world:
-        verdict = sweep(world, "robot", through(ur5e, [q, q], 0.5))
+        verdict = checked_sweep(world, "robot", through(ur5e, [q, q], 0.5))
         excluded = world.adjacent["robot"]
     assert verdict.ok, verdict.summary()
     # Flush across the fixed flange: one rigid group, never a self-collision.
@@ -124,10 +139,10 @@ def test_held_part_hitting_the_tray_wall(gripper_arm: Arm) -> None:
     trajectory = through(gripper_arm, [q_grasp, q_slide], 1.0)
     held = [ToolEvent(0.0, ToolAction.GRASP, "battery")]
     with World(spec) as world:
-        verdict = sweep(
+        verdict = checked_sweep(
             world, "robot", trajectory, events=held, allowed_contacts=[("robot", "battery")]
         )
-        free = sweep(world, "robot", trajectory, allowed_contacts=[("robot", "battery")])
+        free = checked_sweep(world, "robot", trajectory, allowed_contacts=[("robot", "battery")])
         # The world is restored: the battery is back in its pocket.
         np.testing.assert_allclose(world.body_pose("battery"), battery, atol=1e-9)
     first = verdict.first
@@ -143,7 +158,7 @@ def test_position_limit_exceeded_names_the_joint() -> None:
     q1 = q0.copy()
     q1[3] = 0.1  # panda_joint4 upper limit is 0.0
     with World(WorldSpec(arms={"robot": panda})) as world:
-        verdict = sweep(world, "robot", through(panda, [q0, q1], 3.0))
+        verdict = checked_sweep(world, "robot", through(panda, [q0, q1], 3.0))
     hits = verdict.of_kind(ViolationKind.POSITION)
     assert [v.where for v in hits] == ["panda_joint4"]
     assert hits[0].limit == pytest.approx(0.0)
@@ -155,7 +170,7 @@ def test_velocity_limit_exceeded_names_the_joint(ur5e: Arm) -> None:
     q1 = q0.copy()
     q1[0] += 2.0  # 2 rad in 0.5 s: the quintic peaks at 7.5 rad/s, the limit is pi
     with World(WorldSpec(arms={"robot": ur5e})) as world:
-        verdict = sweep(world, "robot", through(ur5e, [q0, q1], 0.5))
+        verdict = checked_sweep(world, "robot", through(ur5e, [q0, q1], 0.5))
     hits = verdict.of_kind(ViolationKind.VELOCITY)
     assert hits and hits[0].where == "shoulder_pan_joint"
     assert hits[0].limit == pytest.approx(np.pi)
@@ -232,8 +247,11 @@ def test_samples_bound_tcp_travel_and_joint_step(ur5e: Arm) -> None:
     q1 = q0 + np.array([1.0, -0.4, 0.5, 0.3, 0.2, 1.5])
     trajectory = through(ur5e, [q0, q1], 2.0)
     settings = SweepSettings()
-    times = sample_times(trajectory, lambda Q: ur5e.fk_batch(Q)[:, :3, 3], settings)
-    Q = trajectory.sample(times)
+    times, Q, _ = sweep_samples(
+        trajectory, screws_of(ur5e), settings.max_joint_step, settings.max_tcp_step, [0.7]
+    )
+    np.testing.assert_array_equal(Q, trajectory.sample(times))
+    assert 0.7 in times
     P = ur5e.fk_batch(Q)[:, :3, 3]
     assert np.abs(np.diff(Q, axis=0)).max() <= settings.max_joint_step + 1e-12
     assert np.linalg.norm(np.diff(P, axis=0), axis=1).max() <= settings.max_tcp_step + 1e-12
@@ -257,7 +275,7 @@ def test_obstacle_primitives_are_built(ur5e: Arm) -> None:
     q1 = q0.copy()
     q1[0] += 1.2  # swings the arm through the wall
     with World(WorldSpec(arms={"robot": ur5e}, obstacles=(wall,))) as world:
-        verdict = sweep(world, "robot", through(ur5e, [q0, q1], 2.0))
+        verdict = checked_sweep(world, "robot", through(ur5e, [q0, q1], 2.0))
     first = verdict.first
     assert (
         first is not None

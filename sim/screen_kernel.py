@@ -1,0 +1,388 @@
+"""Compiled clearance bounds of the sphere model, per world body, for many samples.
+
+The sweep needs, at every sample, a lower bound on the distance between each world body
+and what moves (the arm's links, a held part). The sphere model gives it: a link is
+covered by spheres, and the distance from a sphere to a primitive (box, sphere,
+cylinder, capsule) is exact. The spheres are carried from the zero configuration by the
+samples' joint products (:mod:`planners.poe`), and only where needed: a bounding sphere
+of each link's spheres and of each body's primitives skips the pairs that are far apart,
+so the cost follows what is near.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from planners.scene import Box, Capsule, Cylinder, Obstacle, Sphere
+
+__all__ = ["BodyPrimitives", "body_bounds", "chunks", "compile_bodies", "self_flags"]
+
+_SPHERE, _BOX, _CYLINDER, _CAPSULE = 0, 1, 2, 3
+
+
+class BodyPrimitives:
+    """The primitives of world bodies, grouped by body, as the kernel's arrays.
+
+    Attributes:
+        kind: (M,) primitive type.
+        inv: (M, 3, 4) world-to-primitive transforms.
+        param: (M, 3) radius / half extents / (radius, half length).
+        start: (B + 1,) each body's rows.
+        ball: (B, 4) a bounding sphere of each body ``x y z r`` (r = -1: no primitive).
+        pball: (M, 4) a bounding sphere of each primitive.
+    """
+
+    def __init__(self, bodies: Sequence[Sequence[Obstacle]]) -> None:
+        rows = [o for shapes in bodies for o in shapes]
+        M = len(rows)
+        self.kind = np.zeros(M, np.int64)
+        self.inv = np.zeros((M, 3, 4))
+        self.param = np.zeros((M, 3))
+        centre = np.zeros((M, 3))
+        reach = np.zeros(M)
+        for m, o in enumerate(rows):
+            T = np.asarray(o.pose, dtype=np.float64)
+            self.inv[m] = np.linalg.inv(T)[:3]
+            centre[m] = T[:3, 3]
+            if isinstance(o, Sphere):
+                self.kind[m], self.param[m, 0], reach[m] = _SPHERE, o.radius, o.radius
+            elif isinstance(o, Box):
+                self.kind[m], self.param[m] = _BOX, o.half_extents
+                reach[m] = float(np.linalg.norm(o.half_extents))
+            elif isinstance(o, Cylinder):
+                self.kind[m] = _CYLINDER
+                self.param[m, :2] = o.radius, o.length / 2
+                reach[m] = float(np.hypot(o.radius, o.length / 2))
+            elif isinstance(o, Capsule):
+                self.kind[m] = _CAPSULE
+                self.param[m, :2] = o.radius, o.length / 2
+                reach[m] = o.radius + o.length / 2
+            else:  # pragma: no cover - Obstacle is a closed union
+                raise TypeError(f"unsupported obstacle {o!r}")
+        self.pball = np.c_[centre, reach * (1 + 1e-9) + 1e-12]
+        self.start = np.cumsum([0] + [len(s) for s in bodies]).astype(np.int64)
+        self.ball = np.full((len(bodies), 4), -1.0)
+        for b in range(len(bodies)):
+            lo, hi = self.start[b], self.start[b + 1]
+            if hi > lo:
+                c = (centre[lo:hi].min(axis=0) + centre[lo:hi].max(axis=0)) / 2
+                r = np.max(np.linalg.norm(centre[lo:hi] - c, axis=1) + reach[lo:hi])
+                self.ball[b, :3] = c
+                self.ball[b, 3] = r * (1 + 1e-9) + 1e-12
+
+
+def compile_bodies(bodies: Sequence[Sequence[Obstacle]]) -> BodyPrimitives:
+    """The kernel's arrays for the primitives of each body (a body may have none)."""
+    return BodyPrimitives(bodies)
+
+
+@nb.njit(cache=True, inline="always")
+def _signed_distance(
+    x: float, y: float, z: float, kind: int, inv: NDArray[np.float64],
+    param: NDArray[np.float64], m: int,
+) -> float:  # fmt: skip
+    """Signed distance of a point from primitive ``m`` (negative inside)."""
+    px = inv[m, 0, 0] * x + inv[m, 0, 1] * y + inv[m, 0, 2] * z + inv[m, 0, 3]
+    py = inv[m, 1, 0] * x + inv[m, 1, 1] * y + inv[m, 1, 2] * z + inv[m, 1, 3]
+    pz = inv[m, 2, 0] * x + inv[m, 2, 1] * y + inv[m, 2, 2] * z + inv[m, 2, 3]
+    if kind == _SPHERE:
+        return np.sqrt(px * px + py * py + pz * pz) - param[m, 0]
+    if kind == _BOX:
+        qx = abs(px) - param[m, 0]
+        qy = abs(py) - param[m, 1]
+        qz = abs(pz) - param[m, 2]
+        ox = max(qx, 0.0)
+        oy = max(qy, 0.0)
+        oz = max(qz, 0.0)
+        return np.sqrt(ox * ox + oy * oy + oz * oz) + min(max(qx, qy, qz), 0.0)
+    if kind == _CYLINDER:
+        dr = np.sqrt(px * px + py * py) - param[m, 0]
+        dz = abs(pz) - param[m, 1]
+        a = max(dr, 0.0)
+        b = max(dz, 0.0)
+        return np.sqrt(a * a + b * b) + min(max(dr, dz), 0.0)
+    # capsule: distance from the segment on z, minus the radius
+    cz = min(max(pz, -param[m, 1]), param[m, 1])
+    dz = pz - cz
+    return np.sqrt(px * px + py * py + dz * dz) - param[m, 0]
+
+
+@nb.njit(cache=True, inline="always")
+def _moved(
+    P: NDArray[np.float64], k: int, x: float, y: float, z: float, out: NDArray[np.float64]
+) -> None:
+    """A point at zero ``(x, y, z)`` carried by joint product ``P[k]`` (-1: fixed)."""
+    if k < 0:
+        out[0], out[1], out[2] = x, y, z
+        return
+    for r in range(3):
+        out[r] = P[k, r, 0] * x + P[k, r, 1] * y + P[k, r, 2] * z + P[k, r, 3]
+
+
+def chunks(
+    X0: NDArray[np.float64], gstart: NDArray[np.int64], size: int = 4
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Each group's spheres cut into runs of ``size``, with a bounding sphere each.
+
+    Returns:
+        (C + 1,) the chunks' rows in ``X0``, (C, 4) their bounding spheres at zero, and
+        (G + 1,) each group's chunks.
+    """
+    starts: list[int] = []
+    first = [0]
+    for g in range(gstart.size - 1):
+        starts.extend(range(int(gstart[g]), int(gstart[g + 1]), size))
+        first.append(len(starts))
+    cstart = np.array([*starts, int(gstart[-1])], np.int64)
+    cball = np.zeros((len(starts), 4))
+    for c in range(len(starts)):
+        C = X0[cstart[c] : cstart[c + 1], :3]
+        mid = (C.min(axis=0) + C.max(axis=0)) / 2
+        cball[c, :3] = mid
+        r = np.linalg.norm(C - mid, axis=1) + X0[cstart[c] : cstart[c + 1], 3]
+        cball[c, 3] = r.max() * (1 + 1e-9) + 1e-12
+    return cstart, cball, np.array(first, np.int64)
+
+
+@nb.njit(cache=True, inline="always")
+def _carry(
+    P: NDArray[np.float64], i: int, k: int, V: NDArray[np.float64], v: int
+) -> tuple[float, float, float]:
+    """Point ``V[v, :3]`` at zero, carried by joint product ``P[i, k]`` (-1: fixed)."""
+    x = V[v, 0]
+    y = V[v, 1]
+    z = V[v, 2]
+    if k < 0:
+        return x, y, z
+    return (
+        P[i, k, 0, 0] * x + P[i, k, 0, 1] * y + P[i, k, 0, 2] * z + P[i, k, 0, 3],
+        P[i, k, 1, 0] * x + P[i, k, 1, 1] * y + P[i, k, 1, 2] * z + P[i, k, 1, 3],
+        P[i, k, 2, 0] * x + P[i, k, 2, 1] * y + P[i, k, 2, 2] * z + P[i, k, 2, 3],
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _gap(x: float, y: float, z: float, r: float, balls: NDArray[np.float64], b: int) -> float:
+    """Gap between a sphere and bounding sphere ``balls[b]`` (negative: they overlap)."""
+    dx = x - balls[b, 0]
+    dy = y - balls[b, 1]
+    dz = z - balls[b, 2]
+    return np.sqrt(dx * dx + dy * dy + dz * dz) - r - balls[b, 3]
+
+
+@nb.njit(cache=True)
+def _group_body_gap(
+    P: NDArray[np.float64], i: int, g: int, b: int, k: int, cx: float, cy: float, cz: float,
+    X0: NDArray[np.float64], gball: NDArray[np.float64], gchunk: NDArray[np.int64],
+    cstart: NDArray[np.int64], cball: NDArray[np.float64], kind: NDArray[np.int64],
+    inv: NDArray[np.float64], param: NDArray[np.float64], pball: NDArray[np.float64],
+    bstart: NDArray[np.int64], ball: NDArray[np.float64], cap: float,
+) -> float:  # fmt: skip
+    """Smallest gap between group g's spheres and body b's primitives at sample i (<= cap)."""
+    best = min(cap, _gap(cx, cy, cz, gball[g, 3], ball, b))
+    if best >= cap:
+        return best  # the whole group is this far
+    best = cap
+    for c in range(gchunk[g], gchunk[g + 1]):
+        hx, hy, hz = _carry(P, i, k, cball, c)
+        rc = cball[c, 3]
+        if _gap(hx, hy, hz, rc, ball, b) >= best:
+            continue
+        for m in range(bstart[b], bstart[b + 1]):
+            if _gap(hx, hy, hz, rc, pball, m) >= best:
+                continue
+            for s in range(cstart[c], cstart[c + 1]):
+                x, y, z = _carry(P, i, k, X0, s)
+                d = _signed_distance(x, y, z, kind[m], inv, param, m) - X0[s, 3]
+                if d < best:
+                    best = d
+    return best
+
+
+@nb.njit(cache=True)
+def body_bounds(
+    P: NDArray[np.float64],
+    Q: NDArray[np.float64],
+    revolute: NDArray[np.int64],
+    X0: NDArray[np.float64],
+    gjoint: NDArray[np.int64],
+    gball: NDArray[np.float64],
+    gmover: NDArray[np.int64],
+    gchunk: NDArray[np.int64],
+    cstart: NDArray[np.int64],
+    cball: NDArray[np.float64],
+    kind: NDArray[np.int64],
+    inv: NDArray[np.float64],
+    param: NDArray[np.float64],
+    pball: NDArray[np.float64],
+    bstart: NDArray[np.int64],
+    ball: NDArray[np.float64],
+    allowed: NDArray[np.bool_],
+    cap: float,
+    reach: float,
+) -> NDArray[np.float64]:
+    """Per sample, a lower bound on each body's distance to the movers' spheres.
+
+    A sphere's distance from a primitive is exact; bounding spheres of each group, each
+    group's chunks of spheres, each body and each primitive skip what is far. Between
+    samples a group moves by at most its centre's step plus its radius times the turn
+    of its frame (at most the sum of the joint steps before it), so a gap measured at
+    one sample bounds the following ones until that motion uses it up: the gap is
+    measured (up to ``reach``) only where the bound falls below ``cap``.
+
+    Args:
+        P: (N, J, 3, 4) joint products of the samples (:mod:`planners.poe`).
+        Q: (N, J) joint positions of the samples.
+        revolute: (J,) 1 for a turning joint.
+        X0: (S, 4) spheres ``x y z r`` at the zero configuration.
+        gjoint: (G,) the joint whose product carries each group (-1: none).
+        gball: (G, 4) a bounding sphere of each group at zero.
+        gmover: (G,) the mover each group belongs to (the arm, a held part).
+        gchunk, cstart, cball: each group's chunks of spheres (:func:`chunks`).
+        kind, inv, param, pball, bstart, ball: the bodies (:class:`BodyPrimitives`).
+        allowed: (movers, B) True where a mover and a body are never checked.
+        cap: Bounds above this are reported as ``cap`` [m].
+        reach: Gaps are measured up to this [m] (>= ``cap``; farther: fewer measures).
+
+    Returns:
+        (N, B) bounds [m]: the sphere model's exact distance where it is below ``cap``.
+    """
+    N, J = Q.shape
+    G = gjoint.size
+    B = bstart.size - 1
+    lb = np.full((N, B), cap)
+    C = np.empty((N, G, 3))  # each group's bounding-sphere centre at each sample
+    for i in range(N):
+        for g in range(G):
+            C[i, g, 0], C[i, g, 1], C[i, g, 2] = _carry(P, i, gjoint[g], gball, g)
+    turn = np.zeros((N, J))  # sum of the turning joints' steps up to each joint
+    for i in range(N - 1):
+        acc = 0.0
+        for j in range(J):
+            if revolute[j] == 1:
+                acc += abs(Q[i + 1, j] - Q[i, j])
+            turn[i, j] = acc
+    for g in range(G):
+        mover = gmover[g]
+        k = gjoint[g]
+        rg = gball[g, 3]
+        for b in range(B):
+            if allowed[mover, b] or ball[b, 3] < 0:
+                continue
+            bound = -np.inf  # proved lower bound on the gap at the current sample
+            for i in range(N):
+                if bound < cap:
+                    bound = _group_body_gap(
+                        P, i, g, b, k, C[i, g, 0], C[i, g, 1], C[i, g, 2], X0, gball, gchunk,
+                        cstart, cball, kind, inv, param, pball, bstart, ball, reach,
+                    )  # fmt: skip
+                    if bound < lb[i, b]:
+                        lb[i, b] = bound
+                if i + 1 < N:  # how far the group can move to the next sample
+                    d0 = C[i + 1, g, 0] - C[i, g, 0]
+                    d1 = C[i + 1, g, 1] - C[i, g, 1]
+                    d2 = C[i + 1, g, 2] - C[i, g, 2]
+                    step = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+                    if k >= 0:
+                        step += rg * turn[i, k]
+                    bound -= step
+    return lb
+
+
+@nb.njit(cache=True)
+def _group_gap(
+    Pi: NDArray[np.float64],
+    X0: NDArray[np.float64],
+    gstart: NDArray[np.int64],
+    gjoint: NDArray[np.int64],
+    gball: NDArray[np.float64],
+    g: int,
+    h: int,
+    cap: float,
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+) -> float:
+    """Smallest gap between the spheres of groups g and h at one sample (at most ``cap``)."""
+    _moved(Pi, gjoint[g], gball[g, 0], gball[g, 1], gball[g, 2], a)
+    _moved(Pi, gjoint[h], gball[h, 0], gball[h, 1], gball[h, 2], b)
+    hx, hy, hz = b[0], b[1], b[2]
+    d = np.sqrt((a[0] - hx) ** 2 + (a[1] - hy) ** 2 + (a[2] - hz) ** 2)
+    if d - gball[g, 3] - gball[h, 3] >= cap:
+        return cap
+    best = cap
+    for s in range(gstart[g], gstart[g + 1]):
+        _moved(Pi, gjoint[g], X0[s, 0], X0[s, 1], X0[s, 2], a)
+        # the sphere against h's bounding sphere first
+        dh = np.sqrt((a[0] - hx) ** 2 + (a[1] - hy) ** 2 + (a[2] - hz) ** 2)
+        if dh - X0[s, 3] - gball[h, 3] >= best:
+            continue
+        for u in range(gstart[h], gstart[h + 1]):
+            _moved(Pi, gjoint[h], X0[u, 0], X0[u, 1], X0[u, 2], b)
+            gap = np.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2)
+            gap -= X0[s, 3] + X0[u, 3]
+            if gap < best:
+                best = gap
+    return best
+
+
+@nb.njit(cache=True)
+def self_flags(
+    P: NDArray[np.float64],
+    Q: NDArray[np.float64],
+    X0: NDArray[np.float64],
+    gstart: NDArray[np.int64],
+    gjoint: NDArray[np.int64],
+    gball: NDArray[np.float64],
+    pairs: NDArray[np.int64],
+    rates: NDArray[np.float64],
+    limit: float,
+    flagged: NDArray[np.bool_],
+) -> int:
+    """Flag the samples where a pair of groups may come closer than ``limit``.
+
+    The spheres' gap at a sample bounds the exact distance of the links from below; with
+    the pair's ``rates`` (:class:`sim.pair_screen.PairScreen`) it proves later samples
+    clear while ``rates . |q - q_k|`` stays below ``gap - limit``. Where the gap itself
+    is below ``limit`` the sample is flagged (for an exact query) and the next one tried.
+
+    Args:
+        P: (N, J, 3, 4) joint products; Q: (N, J) positions of the samples.
+        X0, gstart, gjoint, gball: the groups' spheres (as :func:`body_bounds`).
+        pairs: (K, 2) groups to check against each other.
+        rates: (K, J) bound on how fast each pair's exact distance changes [m/rad].
+        limit: Gap [m] below which a sample is flagged.
+        flagged: (N,) set True where flagged.
+
+    Returns:
+        The number of gaps computed.
+    """
+    N, J = Q.shape
+    a = np.empty(3)
+    b = np.empty(3)
+    count = 0
+    for p in range(pairs.shape[0]):
+        g = pairs[p, 0]
+        h = pairs[p, 1]
+        k = 0
+        while k < N:
+            count += 1
+            gap = _group_gap(P[k], X0, gstart, gjoint, gball, g, h, 1.0, a, b)
+            if gap < limit:
+                flagged[k] = True
+                k += 1
+                continue
+            budget = gap - limit
+            i = k + 1
+            while i < N:
+                w = 0.0
+                for j in range(J):
+                    w += rates[p, j] * abs(Q[i, j] - Q[k, j])
+                if w >= budget:
+                    break
+                i += 1
+            k = i
+    return count

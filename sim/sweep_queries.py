@@ -1,0 +1,307 @@
+"""The sweep's exact queries: place the arm and its parts, ask PyBullet, name what it finds.
+
+A sample is placed by setting the arm's joints and teleporting the parts the trajectory
+handles (held ones at the TCP, put-down ones where they were released, the others
+where they started). Then, against each world body the caller names:
+
+* contacts after ``performCollisionDetection``, a point deeper than the touch tolerance
+  being a COLLISION (``getClosestPoints`` is no substitute: between two boxes sunk
+  10 mm into each other it reports 2 mm). PyBullet keeps contact points from one
+  detection to the next; what a sample reports must not depend on which samples were
+  queried before it, so after a query that left points the movers are taken far away
+  for one detection, which drops them;
+* self-collision: ``getClosestPoints`` between each pair of the arm's links PyBullet
+  checks whose bounding boxes overlap (link pairs of one body keep their contact
+  points whatever the arm does);
+* distances up to the query distance (``getClosestPoints``), for the minimum clearance.
+
+:meth:`SweepQueries.restored` puts back the joints, the parts and the contact cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.arm_body import pose_matrix
+from sim.verdict import Violation, ViolationKind
+from sim.world import World
+
+__all__ = ["SweepQueries", "quaternion_xyzw"]
+
+
+def quaternion_xyzw(R: NDArray[np.float64]) -> list[float]:
+    """Unit quaternion x, y, z, w of a 3x3 rotation (Shepperd's method)."""
+    m00, m01, m02 = float(R[0, 0]), float(R[0, 1]), float(R[0, 2])
+    m10, m11, m12 = float(R[1, 0]), float(R[1, 1]), float(R[1, 2])
+    m20, m21, m22 = float(R[2, 0]), float(R[2, 1]), float(R[2, 2])
+    trace = m00 + m11 + m22
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        return [(m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, 0.25 * s]
+    if m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        return [0.25 * s, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s]
+    if m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        return [(m01 + m10) / s, 0.25 * s, (m12 + m21) / s, (m02 - m20) / s]
+    s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+    return [(m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s]
+
+
+class SweepQueries:
+    """Exact queries of one arm (and the parts it handles) against a world.
+
+    Args:
+        world: The world.
+        arm_name: The arm that moves.
+        parts: Bodies the trajectory picks up or puts down.
+        allowed: Sorted pairs of body names that may touch.
+        self_pairs: The arm's link pairs checked for self-collision (PyBullet indices).
+        touch_tolerance: Penetration [m] up to which two bodies only touch.
+
+    Attributes:
+        others: World bodies and other arms as ``(body id, name, column)``; ``column``
+            indexes :attr:`World.bodies` order (-1 for another arm).
+    """
+
+    def __init__(
+        self,
+        world: World,
+        arm_name: str,
+        parts: Sequence[str],
+        allowed: set[tuple[str, str]],
+        self_pairs: Sequence[tuple[int, int]],
+        touch_tolerance: float,
+    ) -> None:
+        self.world = world
+        client = world.client
+        self.client = client
+        self.body = world.arm(arm_name)
+        self.arm_name = arm_name
+        self.allowed = allowed
+        self.touch = touch_tolerance
+        self.others: list[tuple[int, str, int]] = [
+            (b, name, col) for col, (name, b) in enumerate(world.bodies.items())
+        ]
+        self.others += [(a.body, n, -1) for n, a in world.arms.items() if n != arm_name]
+        self._parts = {p: world.body(p) for p in dict.fromkeys(parts)}
+        self._start = {p: world.body_pose(p) for p in self._parts}
+        self._inertial = {}
+        for p, b in self._parts.items():
+            info = client.getDynamicsInfo(b, -1)
+            self._inertial[p] = pose_matrix(info[3], info[4], client)
+        self._placed: dict[str, object] = {}
+        self._names: dict[tuple[int, int], str] = {}
+        self._pairs: dict[tuple[str, ...], list[tuple[int, int, int]]] = {}
+        # PyBullet calls bound once (the client binds its id on every attribute access)
+        self._closest = client.getClosestPoints
+        self._contacts = client.getContactPoints
+        self._detect = client.performCollisionDetection
+        self._reset_joints = client.resetJointStatesMultiDof
+        self._reset_base = client.resetBasePositionAndOrientation
+        self._joints = list(self.body.joint_indices)
+        self._detected = False
+        self._self_pairs = [(int(a), int(b)) for a, b in self_pairs]
+        self._self_links = sorted({i for pair in self._self_pairs for i in pair})
+        self._aabb = client.getAABB
+        self._arm_pose = client.getBasePositionAndOrientation(self.body.body)
+        self._part_pose: dict[int, tuple[list[float], list[float]]] = {}
+
+    # ------------------------------------------------------------------ state
+
+    @contextmanager
+    def restored(self) -> Iterator[None]:
+        """Restore the world (joints, parts, contact cache) on leaving.
+
+        The sweep moves only the arm and the parts it handles. When PyBullet holds no
+        contact of theirs, they are put back and their contact cache emptied (moved far
+        away for one collision pass, which drops their pairs); otherwise the whole
+        state is saved and restored (:meth:`sim.world.World.preserved`, about 1 ms).
+        """
+        bodies = [self.body.body, *self._parts.values()]
+        if any(self._contacts(bodyA=b) for b in bodies):
+            try:
+                with self.world.preserved():
+                    yield
+            finally:
+                self._placed.clear()
+            return
+        c = self.client
+        joints = c.getJointStates(self.body.body, self._joints)
+        poses = {b: c.getBasePositionAndOrientation(b) for b in bodies}
+        speeds = {b: c.getBaseVelocity(b) for b in bodies}
+        self._detected = False
+        try:
+            yield
+        finally:
+            self._placed.clear()
+            if self._detected:
+                for b in bodies:
+                    self._reset_base(b, [0.0, 0.0, 1e4 + 10.0 * b], [0.0, 0.0, 0.0, 1.0])
+                self._detect()
+            for b in bodies:
+                self._reset_base(b, *poses[b])
+                c.resetBaseVelocity(b, *speeds[b])
+            self._reset_joints(
+                self.body.body,
+                self._joints,
+                [[s[0]] for s in joints],
+                targetVelocities=[[s[1]] for s in joints],
+            )
+
+    def _put(self, part: str, T: NDArray[np.float64], key: object | None) -> None:
+        """Teleport ``part``'s root link frame to ``T`` (3x4 or 4x4); skipped when ``key``
+        (not None) is what it was last put at."""
+        if key is not None and self._placed.get(part) is key:
+            return
+        G = self._inertial[part]
+        R = T[:3, :3] @ G[:3, :3]
+        p = T[:3, :3] @ G[:3, 3] + T[:3, 3]
+        pose = (p.tolist(), quaternion_xyzw(R))
+        self._reset_base(self._parts[part], *pose)
+        self._part_pose[self._parts[part]] = pose
+        self._placed[part] = key
+
+    def place(
+        self,
+        q: NDArray[np.float64],
+        T_tcp: NDArray[np.float64],
+        held: Mapping[str, NDArray[np.float64]],
+        moved: Mapping[str, NDArray[np.float64]],
+    ) -> tuple[list[tuple[int, str]], set[int]]:
+        """Set a sample; returns the movers ``(body id, name)`` and the held parts' ids.
+
+        Args:
+            q: (dof,) joint positions.
+            T_tcp: (3, 4) or (4, 4) TCP pose.
+            held: Grip ``T_tcp_part`` of each held part.
+            moved: Where each part put down elsewhere lies.
+        """
+        self._reset_joints(self.body.body, self._joints, [[v] for v in q.tolist()])
+        for part in self._parts:
+            if part in held:
+                grip = held[part]
+                T = T_tcp[:3, :3] @ grip[:3]
+                T[:, 3] += T_tcp[:3, 3]
+                self._put(part, T, None)
+            elif part in moved:
+                self._put(part, moved[part], moved[part])
+            else:
+                self._put(part, self._start[part], self._start[part])
+        held_ids = {self._parts[p] for p in held}
+        movers = [(self.body.body, self.arm_name)] + [(self._parts[p], p) for p in held]
+        return movers, held_ids
+
+    # ------------------------------------------------------------------ queries
+
+    def _place_name(self, body: int, link: int) -> str:
+        key = (body, link)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = self.world.place(body, link)
+        return name
+
+    def pairs(
+        self, movers: list[tuple[int, str]], held_ids: set[int], columns: NDArray[np.bool_] | None
+    ) -> list[tuple[int, int]]:
+        """(mover, other) body ids to check; ``columns`` (B,) picks world bodies (None: all)."""
+        key = tuple(name for _, name in movers)
+        candidates = self._pairs.get(key)
+        if candidates is None:
+            candidates = []
+            for mover, name in movers:
+                for other, other_name, col in self.others:
+                    if other == mover or other in held_ids:
+                        continue
+                    if mover in held_ids and other == self.body.body:
+                        continue
+                    if tuple(sorted((name, other_name))) in self.allowed:
+                        continue
+                    candidates.append((mover, other, col))
+            self._pairs[key] = candidates
+        if columns is None:
+            return [(m, o) for m, o, _ in candidates]
+        return [(m, o) for m, o, col in candidates if col < 0 or columns[col]]
+
+    def _forget(self, movers: list[tuple[int, str]]) -> None:
+        """Drop the movers' contact points: one detection with them far away."""
+        far = [0.0, 0.0, 0.0, 1.0]
+        for b, _ in movers:
+            self._reset_base(b, [0.0, 0.0, 1e4 + 10.0 * b], far)
+        self._detect()
+        for b, _ in movers:
+            pose = self._arm_pose if b == self.body.body else self._part_pose[b]
+            self._reset_base(b, *pose)
+
+    def contacts(
+        self,
+        t: float,
+        movers: list[tuple[int, str]],
+        held_ids: set[int],
+        columns: NDArray[np.bool_] | None,
+        self_check: bool,
+    ) -> list[Violation]:
+        """COLLISION (and with ``self_check`` SELF_COLLISION) violations at the placed sample."""
+        out = []
+        contact = self._contacts
+        self._detect()
+        self._detected = True
+        for mover, other in self.pairs(movers, held_ids, columns):
+            for c in contact(bodyA=mover, bodyB=other):
+                depth = -float(c[8])
+                if depth > self.touch:
+                    where = f"{self._place_name(mover, c[3])} | {self._place_name(other, c[4])}"
+                    out.append(Violation(t, ViolationKind.COLLISION, where, depth, 0.0, "m"))
+        if any(c[2] != b for b, _ in movers for c in contact(bodyA=b)):
+            self._forget(movers)  # points with the world stay cached otherwise
+        if self_check:
+            arm = self.body.body
+            boxes = {i: self._aabb(arm, i) for i in self._self_links}
+            for a, b in self._self_pairs:
+                (la, ha), (lb, hb) = boxes[a], boxes[b]
+                if any(ha[x] < lb[x] or hb[x] < la[x] for x in range(3)):
+                    continue  # bounding boxes apart: no contact
+                for c in self._closest(arm, arm, 0.0, a, b):
+                    depth = -float(c[8])
+                    if depth > self.touch:
+                        where = f"{self._place_name(arm, a)} | {self._place_name(arm, b)}"
+                        out.append(
+                            Violation(t, ViolationKind.SELF_COLLISION, where, depth, 0.0, "m")
+                        )
+        return out
+
+    def distances(
+        self,
+        movers: list[tuple[int, str]],
+        held_ids: set[int],
+        columns: NDArray[np.bool_] | None,
+        reach: float,
+        below: float,
+    ) -> tuple[float, str | None, list[tuple[float, str]]]:
+        """Closest points up to ``reach`` [m] of every checked pair.
+
+        Returns:
+            The smallest distance (``inf`` when none) and its places, and every point
+            with ``0 < distance < below`` (distance, places).
+        """
+        best = np.inf
+        best_at: tuple[int, int, int, int] | None = None
+        close = []
+        closest = self._closest
+        for mover, other in self.pairs(movers, held_ids, columns):
+            for c in closest(mover, other, reach):
+                d = float(c[8])
+                if d < best:
+                    best, best_at = d, (mover, c[3], other, c[4])
+                if 0.0 < d < below:
+                    where = f"{self._place_name(mover, c[3])} | {self._place_name(other, c[4])}"
+                    close.append((d, where))
+        if best_at is None:
+            return best, None, close
+        ma, la, ob, lb = best_at
+        return best, f"{self._place_name(ma, la)} | {self._place_name(ob, lb)}", close
