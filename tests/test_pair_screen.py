@@ -84,3 +84,19 @@ def test_check_flags_exactly_the_samples_in_contact(duration: float) -> None:
     expected = np.flatnonzero(closest_a < screen.slack - tolerance)
     np.testing.assert_array_equal(flagged, expected)
     assert queries < len(Q) * len(screen.pairs) / 4
+
+
+def test_cached_cells_answer_a_repeated_check_without_queries() -> None:
+    arm = load_arm("ur5e", "parallel_gripper")
+    q0 = arm.configuration("ready")
+    Q0 = np.stack([q0, q0 + np.array([1.0, -0.3, 0.4, 0.5, 0.3, 2.0])])
+    zeros = np.zeros_like(Q0)
+    Q = Trajectory(arm.joint_names, [0.0, 2.0], Q0, zeros, zeros).sample(np.linspace(0, 2, 800))
+    with World(WorldSpec(arms={"robot": arm})) as world:
+        screen = WorldScreen(world, "robot")
+        exact = [screen.pairs.pairs.index(p) for p in screen.pairs.pairs
+                 if tuple(sorted(p)) in screen.unscreened]  # fmt: skip
+        first, cold = screen.pairs.check(Q, 1e-5, exact)
+        again, warm = screen.pairs.check(Q, 1e-5, exact)
+    assert cold > 0 and warm == 0
+    np.testing.assert_array_equal(first, again)
