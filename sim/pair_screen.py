@@ -77,6 +77,35 @@ def _line_distance(p: NDArray[np.float64], o: NDArray[np.float64], u: NDArray[np
     return float(np.linalg.norm(v - np.dot(v, u) * u))
 
 
+@nb.njit(cache=True)
+def _cell_runs(
+    Q: NDArray[np.float64], active: NDArray[np.int64], scale: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Runs of samples in one cell: (R + 1,) first samples (and N), (R, A) cell keys.
+
+    A sample's key along active joint ``active[a]`` is ``floor(q * scale[a])``.
+    """
+    N = Q.shape[0]
+    A = active.size
+    starts = np.empty(N + 1, np.int64)
+    keys = np.empty((N, A), np.int64)
+    cur = np.empty(A, np.int64)
+    r = 0
+    for i in range(N):
+        same = i > 0
+        for a in range(A):
+            key = np.int64(np.floor(Q[i, active[a]] * scale[a]))
+            if key != cur[a]:
+                same = False
+            cur[a] = key
+        if not same:
+            keys[r] = cur
+            starts[r] = i
+            r += 1
+    starts[r] = N
+    return starts[: r + 1], keys[:r]
+
+
 def checked_pairs(world: World, arm_name: str) -> list[tuple[str, str]]:
     """The arm's link pairs PyBullet checks for self-collision, by link index.
 
@@ -152,7 +181,7 @@ class PairScreen:
         self._closest = body.client.getClosestPoints  # bound once
         limits = body.arm.limits
         self._span = np.asarray(limits.upper - limits.lower, dtype=np.float64)
-        self._half: dict[int, NDArray[np.float64] | None] = {}
+        self._grid: dict[int, tuple[NDArray[np.int64], NDArray[np.float64], float] | None] = {}
         self._cells: dict[int, dict[tuple[int, ...], float]] = {}
         self.rates = np.zeros((len(self.pairs), body.arm.dof))
         for p, (ia, ib) in enumerate(self._index):
@@ -280,49 +309,55 @@ class PairScreen:
         points = self._closest(body, body, self.reach, a, b)
         return min((float(p[8]) for p in points), default=self.reach)
 
-    def _cell_bounds(self, p: int, Q: NDArray[np.float64], limit: float) -> tuple[NDArray, int]:
-        """(N,) lower bounds on pair ``p``'s distance from its cached cells; exact queries made.
+    def _cell_runs(
+        self, p: int, Q: NDArray[np.float64], limit: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], int]:
+        """Pair ``p``'s lower bounds from its cached cells, per run of samples in one cell.
 
         The joints the pair depends on are cut into cells small enough that the rate
         bound over a cell is half the pair's first measured clearance; a cell's bound is
         the exact distance at its centre less the rate bound, computed once and kept for
         every later sweep of this body.
+
+        Returns:
+            (R + 1,) the runs' first samples (and N), (R,) their bounds [m] (``-inf``:
+            none), and the exact queries made.
         """
         queries = 0
-        rates = self.rates[p]
-        active = np.flatnonzero(rates > 1e-9)
-        if p not in self._half:
+        if p not in self._grid:
+            rates = self.rates[p]
+            active = np.flatnonzero(rates > 1e-9)
             self.body.set_q(Q[0])
             d0 = self.distance(p)
             queries += 1
             room = (d0 - limit) / 2
             if room <= 0 or active.size == 0:
-                self._half[p] = None
+                self._grid[p] = None
             else:
-                self._half[p] = room / (active.size * rates[active])
+                half = room / (active.size * rates[active])
+                # joints with a rate of rounding noise (a coaxial turn): their whole range
+                idle = np.setdiff1d(np.flatnonzero(rates > 0), active)
+                slack = float(rates[active] @ half + np.sum(rates[idle] * self._span[idle]))
+                self._grid[p] = (active, half, slack)
             self._cells[p] = {}
-        half = self._half[p]
-        if half is None:
-            return np.full(len(Q), -np.inf), queries
-        # joints with a rate of rounding noise (a coaxial turn): their whole range
-        idle = np.setdiff1d(np.flatnonzero(rates > 0), active)
-        noise = float(np.sum(rates[idle] * self._span[idle]))
-        keys = np.floor(Q[:, active] / (2 * half)).astype(np.int64)
-        # samples run through cells in order: one lookup per run of equal keys
-        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+        grid = self._grid[p]
+        if grid is None:
+            return np.array([0, len(Q)], np.int64), np.array([-np.inf]), queries
+        active, half, slack = grid
+        starts, keys = _cell_runs(Q, active, 0.5 / half)
         cells = self._cells[p]
-        values = np.empty(len(starts))
-        for r, k in enumerate(starts.tolist()):
-            key = tuple(keys[k].tolist())
+        values = np.empty(len(keys))
+        for r, row in enumerate(keys.tolist()):
+            key = tuple(row)
             value = cells.get(key)
             if value is None:
-                q = Q[k].copy()
-                q[active] = (keys[k] + 0.5) * 2 * half
+                q = Q[starts[r]].copy()
+                q[active] = (keys[r] + 0.5) * 2 * half
                 self.body.set_q(q)
                 queries += 1
-                value = cells[key] = self.distance(p) - float(rates[active] @ half) - noise
+                value = cells[key] = self.distance(p) - slack
             values[r] = value
-        return np.repeat(values, np.diff(np.r_[starts, len(Q)])), queries
+        return starts, values, queries
 
     def check(
         self,
@@ -351,9 +386,12 @@ class PairScreen:
         limit = self.slack - touch_tolerance
         todo = range(len(self.pairs)) if pairs is None else pairs
         for p in todo:
-            bounds, made = self._cell_bounds(p, Q, limit)
+            starts, values, made = self._cell_runs(p, Q, limit)
             queries += made
-            unsure = np.flatnonzero(bounds < limit)
+            low = np.flatnonzero(values < limit)
+            if not low.size:
+                continue
+            unsure = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in low])
             at = 0
             while at < unsure.size:
                 k = int(unsure[at])

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from planners.collision import CollisionModel
 from planners.poe import Screws, screws_of
-from planners.scene import Attachment, Obstacle, Scene
+from planners.scene import Attachment, Box, Obstacle, Scene
 from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
 from sim.pair_screen import PairScreen, checked_pairs
@@ -51,6 +51,9 @@ class _Compiled:
     gchunk: NDArray[np.int64]
     cstart: NDArray[np.int64]
     cball: NDArray[np.float64]
+    hstart: NDArray[np.int64]  # held parts made of boxes: each group's boxes
+    hpose: NDArray[np.float64]
+    hhalf: NDArray[np.float64]
     prims: BodyPrimitives
     allowed: NDArray[np.bool_]
 
@@ -198,10 +201,27 @@ class WorldScreen:
             [[m == b or tuple(sorted((m, b))) in allowed for b in self.bodies] for m in movers],
             dtype=np.bool_,
         ).reshape(len(movers), len(self.bodies))
-        X0 = np.ascontiguousarray(X0)
-        cstart, cball, gchunk = chunks(X0, gstart)
+        order, cstart, cball, gchunk = chunks(X0, gstart)
+        X0 = np.ascontiguousarray(X0[order])  # each chunk's spheres contiguous
+        # held parts made only of boxes are also measured as boxes
+        grips = dict(held)
+        counts = []
+        hT0: list[NDArray[np.float64]] = []
+        hhalf: list[NDArray[np.float64]] = []
+        for name, _, _ in groups:
+            own = self._part_shapes(name) if name in grips else ()
+            if own and all(isinstance(o, Box) for o in own):
+                for o in own:
+                    assert isinstance(o, Box)
+                    hT0.append((self.screws.T0_tcp @ grips[name] @ o.pose)[:3])
+                    hhalf.append(np.asarray(o.half_extents))
+                counts.append(len(own))
+            else:
+                counts.append(0)
+        hstart = np.cumsum([0, *counts]).astype(np.int64)
         out = _Compiled(
-            X0, gstart, gjoint, gball, gmover, gchunk, cstart, cball,
+            X0, gstart, gjoint, gball, gmover, gchunk, cstart, cball, hstart,
+            np.array(hT0).reshape(-1, 3, 4), np.array(hhalf).reshape(-1, 3),
             compile_bodies([shapes[name] for name in self.bodies]), mask,
         )  # fmt: skip
         self._compiled[key] = out
@@ -238,8 +258,8 @@ class WorldScreen:
         p = c.prims
         return body_bounds(
             P, Q, self.screws.revolute, c.X0, c.gjoint, c.gball, c.gmover, c.gchunk, c.cstart,
-            c.cball, p.kind, p.inv, p.param, p.pball, p.start, p.ball, c.allowed, cap,
-            cap + 0.05,
+            c.cball, c.hstart, c.hpose, c.hhalf, p.kind, p.inv, p.param, p.pball, p.start,
+            p.ball, c.allowed, cap, cap + 0.05,
         )  # fmt: skip
 
     def self_check(
@@ -268,8 +288,8 @@ class WorldScreen:
         flagged = np.zeros(len(Q), np.bool_)
         limit = margin + self.pairs.slack - touch_tolerance
         gaps = self_flags(
-            P, Q, c.X0, c.gstart, c.gjoint, c.gball, self._sphere_pairs, self._sphere_rates,
-            limit, flagged,
+            P, Q, c.X0, c.gjoint, c.gball, c.gchunk, c.cstart, c.cball, self._sphere_pairs,
+            self._sphere_rates, limit, flagged,
         )  # fmt: skip
         exact, queries = self.pairs.check(Q, touch_tolerance, self._exact_pairs)
         flagged[exact] = True

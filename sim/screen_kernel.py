@@ -111,41 +111,49 @@ def _signed_distance(
     return np.sqrt(px * px + py * py + dz * dz) - param[m, 0]
 
 
-@nb.njit(cache=True, inline="always")
-def _moved(
-    P: NDArray[np.float64], k: int, x: float, y: float, z: float, out: NDArray[np.float64]
-) -> None:
-    """A point at zero ``(x, y, z)`` carried by joint product ``P[k]`` (-1: fixed)."""
-    if k < 0:
-        out[0], out[1], out[2] = x, y, z
-        return
-    for r in range(3):
-        out[r] = P[k, r, 0] * x + P[k, r, 1] * y + P[k, r, 2] * z + P[k, r, 3]
-
-
 def chunks(
     X0: NDArray[np.float64], gstart: NDArray[np.int64], size: int = 4
-) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """Each group's spheres cut into runs of ``size``, with a bounding sphere each.
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Each group's spheres in compact chunks of at most ``size``, with a bounding sphere each.
+
+    A group is halved along its longest extent until the pieces are small enough.
 
     Returns:
-        (C + 1,) the chunks' rows in ``X0``, (C, 4) their bounding spheres at zero, and
+        The order of the rows of ``X0`` that makes each chunk contiguous (within its group),
+        (C + 1,) the chunks' rows in that order, (C, 4) their bounding spheres at zero, and
         (G + 1,) each group's chunks.
     """
+    order: list[int] = []
     starts: list[int] = []
     first = [0]
+
+    def split(rows: NDArray[np.int64]) -> None:
+        if len(rows) <= size:
+            starts.append(len(order))
+            order.extend(rows.tolist())
+            return
+        C = X0[rows, :3]
+        axis = int(np.argmax(C.max(axis=0) - C.min(axis=0)))
+        ranked = rows[np.argsort(C[:, axis], kind="stable")]
+        half = len(ranked) // 2
+        split(ranked[:half])
+        split(ranked[half:])
+
     for g in range(gstart.size - 1):
-        starts.extend(range(int(gstart[g]), int(gstart[g + 1]), size))
+        rows = np.arange(gstart[g], gstart[g + 1])
+        if rows.size:
+            split(rows)
         first.append(len(starts))
-    cstart = np.array([*starts, int(gstart[-1])], np.int64)
+    cstart = np.array([*starts, len(order)], np.int64)
+    X = X0[np.array(order, np.int64)]
     cball = np.zeros((len(starts), 4))
     for c in range(len(starts)):
-        C = X0[cstart[c] : cstart[c + 1], :3]
+        C = X[cstart[c] : cstart[c + 1], :3]
         mid = (C.min(axis=0) + C.max(axis=0)) / 2
         cball[c, :3] = mid
-        r = np.linalg.norm(C - mid, axis=1) + X0[cstart[c] : cstart[c + 1], 3]
+        r = np.linalg.norm(C - mid, axis=1) + X[cstart[c] : cstart[c + 1], 3]
         cball[c, 3] = r.max() * (1 + 1e-9) + 1e-12
-    return cstart, cball, np.array(first, np.int64)
+    return np.array(order, np.int64), cstart, cball, np.array(first, np.int64)
 
 
 @nb.njit(cache=True, inline="always")
@@ -174,30 +182,83 @@ def _gap(x: float, y: float, z: float, r: float, balls: NDArray[np.float64], b: 
     return np.sqrt(dx * dx + dy * dy + dz * dz) - r - balls[b, 3]
 
 
+@nb.njit(cache=True, inline="always")
+def _box_box(
+    P: NDArray[np.float64], i: int, k: int, hT0: NDArray[np.float64], hhalf: NDArray[np.float64],
+    h: int, inv: NDArray[np.float64], param: NDArray[np.float64], m: int,
+) -> float:  # fmt: skip
+    """Lower bound on the signed distance of held box ``h`` from box primitive ``m``.
+
+    The held box is carried by ``P[i, k]`` from its zero-configuration pose ``hT0[h]``;
+    in the primitive's frame it lies in an axis-aligned box (exact when the two are
+    aligned), whose signed distance from the primitive is exact: the gaps along the axes,
+    or when they overlap on every axis the smallest overlap.
+    """
+    # R, c: the held box's rotation and centre in the primitive's frame
+    W = np.empty((3, 4))
+    for r in range(3):
+        for col in range(4):
+            W[r, col] = (
+                P[i, k, r, 0] * hT0[h, 0, col]
+                + P[i, k, r, 1] * hT0[h, 1, col]
+                + P[i, k, r, 2] * hT0[h, 2, col]
+            )
+        W[r, 3] += P[i, k, r, 3]
+    outside = 0.0
+    deepest = -np.inf
+    for r in range(3):
+        c = inv[m, r, 0] * W[0, 3] + inv[m, r, 1] * W[1, 3] + inv[m, r, 2] * W[2, 3] + inv[m, r, 3]
+        e = 0.0
+        for col in range(3):
+            a = inv[m, r, 0] * W[0, col] + inv[m, r, 1] * W[1, col] + inv[m, r, 2] * W[2, col]
+            e += abs(a) * hhalf[h, col]
+        gap = abs(c) - e - param[m, r]
+        if gap > 0.0:
+            outside += gap * gap
+        deepest = max(deepest, gap)
+    return np.sqrt(outside) if outside > 0.0 else deepest
+
+
 @nb.njit(cache=True)
 def _group_body_gap(
     P: NDArray[np.float64], i: int, g: int, b: int, k: int, cx: float, cy: float, cz: float,
     X0: NDArray[np.float64], gball: NDArray[np.float64], gchunk: NDArray[np.int64],
-    cstart: NDArray[np.int64], cball: NDArray[np.float64], kind: NDArray[np.int64],
+    cstart: NDArray[np.int64], cball: NDArray[np.float64], hstart: NDArray[np.int64],
+    hT0: NDArray[np.float64], hhalf: NDArray[np.float64], kind: NDArray[np.int64],
     inv: NDArray[np.float64], param: NDArray[np.float64], pball: NDArray[np.float64],
     bstart: NDArray[np.int64], ball: NDArray[np.float64], cap: float,
 ) -> float:  # fmt: skip
-    """Smallest gap between group g's spheres and body b's primitives at sample i (<= cap)."""
+    """Smallest gap between group g and body b's primitives at sample i (<= cap).
+
+    A group with boxes (a held part made of boxes, ``hstart``) is measured against a
+    body's boxes as boxes, against its other primitives by its spheres.
+    """
     best = min(cap, _gap(cx, cy, cz, gball[g, 3], ball, b))
     if best >= cap:
         return best  # the whole group is this far
     best = cap
+    boxes = hstart[g + 1] > hstart[g]
     for c in range(gchunk[g], gchunk[g + 1]):
         hx, hy, hz = _carry(P, i, k, cball, c)
         rc = cball[c, 3]
         if _gap(hx, hy, hz, rc, ball, b) >= best:
             continue
         for m in range(bstart[b], bstart[b + 1]):
+            if boxes and kind[m] == _BOX:
+                continue  # measured as boxes below
             if _gap(hx, hy, hz, rc, pball, m) >= best:
                 continue
             for s in range(cstart[c], cstart[c + 1]):
                 x, y, z = _carry(P, i, k, X0, s)
                 d = _signed_distance(x, y, z, kind[m], inv, param, m) - X0[s, 3]
+                if d < best:
+                    best = d
+    if boxes:
+        for m in range(bstart[b], bstart[b + 1]):
+            if kind[m] != _BOX or _gap(cx, cy, cz, gball[g, 3], pball, m) >= best:
+                continue
+            for h in range(hstart[g], hstart[g + 1]):
+                d = _box_box(P, i, k, hT0, hhalf, h, inv, param, m)
                 if d < best:
                     best = d
     return best
@@ -215,6 +276,9 @@ def body_bounds(
     gchunk: NDArray[np.int64],
     cstart: NDArray[np.int64],
     cball: NDArray[np.float64],
+    hstart: NDArray[np.int64],
+    hT0: NDArray[np.float64],
+    hhalf: NDArray[np.float64],
     kind: NDArray[np.int64],
     inv: NDArray[np.float64],
     param: NDArray[np.float64],
@@ -243,13 +307,17 @@ def body_bounds(
         gball: (G, 4) a bounding sphere of each group at zero.
         gmover: (G,) the mover each group belongs to (the arm, a held part).
         gchunk, cstart, cball: each group's chunks of spheres (:func:`chunks`).
+        hstart, hT0, hhalf: (G + 1,) each group's boxes (a held part made of boxes), their
+            (H, 3, 4) poses at zero and (H, 3) half extents; measured as boxes against
+            the bodies' boxes (tighter than spheres), by their spheres otherwise.
         kind, inv, param, pball, bstart, ball: the bodies (:class:`BodyPrimitives`).
         allowed: (movers, B) True where a mover and a body are never checked.
         cap: Bounds above this are reported as ``cap`` [m].
         reach: Gaps are measured up to this [m] (>= ``cap``; farther: fewer measures).
 
     Returns:
-        (N, B) bounds [m]: the sphere model's exact distance where it is below ``cap``.
+        (N, B) bounds [m]: the sphere model's exact distance (boxes: the exact distance of
+        a box enclosing the held box) where it is below ``cap``.
     """
     N, J = Q.shape
     G = gjoint.size
@@ -278,7 +346,8 @@ def body_bounds(
                 if bound < cap:
                     bound = _group_body_gap(
                         P, i, g, b, k, C[i, g, 0], C[i, g, 1], C[i, g, 2], X0, gball, gchunk,
-                        cstart, cball, kind, inv, param, pball, bstart, ball, reach,
+                        cstart, cball, hstart, hT0, hhalf, kind, inv, param, pball, bstart,
+                        ball, reach,
                     )  # fmt: skip
                     if bound < lb[i, b]:
                         lb[i, b] = bound
@@ -295,37 +364,54 @@ def body_bounds(
 
 @nb.njit(cache=True)
 def _group_gap(
-    Pi: NDArray[np.float64],
+    P: NDArray[np.float64],
+    i: int,
     X0: NDArray[np.float64],
-    gstart: NDArray[np.int64],
     gjoint: NDArray[np.int64],
     gball: NDArray[np.float64],
+    gchunk: NDArray[np.int64],
+    cstart: NDArray[np.int64],
+    cball: NDArray[np.float64],
     g: int,
     h: int,
     cap: float,
-    a: NDArray[np.float64],
-    b: NDArray[np.float64],
+    hc: NDArray[np.float64],
 ) -> float:
-    """Smallest gap between the spheres of groups g and h at one sample (at most ``cap``)."""
-    _moved(Pi, gjoint[g], gball[g, 0], gball[g, 1], gball[g, 2], a)
-    _moved(Pi, gjoint[h], gball[h, 0], gball[h, 1], gball[h, 2], b)
-    hx, hy, hz = b[0], b[1], b[2]
-    d = np.sqrt((a[0] - hx) ** 2 + (a[1] - hy) ** 2 + (a[2] - hz) ** 2)
+    """Smallest gap between the spheres of groups g and h at sample i (at most ``cap``).
+
+    ``hc`` is work space for h's chunk centres (one row per chunk).
+    """
+    kg = gjoint[g]
+    kh = gjoint[h]
+    gx, gy, gz = _carry(P, i, kg, gball, g)
+    hx, hy, hz = _carry(P, i, kh, gball, h)
+    d = np.sqrt((gx - hx) ** 2 + (gy - hy) ** 2 + (gz - hz) ** 2)
     if d - gball[g, 3] - gball[h, 3] >= cap:
         return cap
+    h0 = gchunk[h]
+    for e in range(h0, gchunk[h + 1]):
+        hc[e - h0, 0], hc[e - h0, 1], hc[e - h0, 2] = _carry(P, i, kh, cball, e)
     best = cap
-    for s in range(gstart[g], gstart[g + 1]):
-        _moved(Pi, gjoint[g], X0[s, 0], X0[s, 1], X0[s, 2], a)
-        # the sphere against h's bounding sphere first
-        dh = np.sqrt((a[0] - hx) ** 2 + (a[1] - hy) ** 2 + (a[2] - hz) ** 2)
-        if dh - X0[s, 3] - gball[h, 3] >= best:
+    for c in range(gchunk[g], gchunk[g + 1]):
+        cx, cy, cz = _carry(P, i, kg, cball, c)
+        rc = cball[c, 3]
+        if np.sqrt((cx - hx) ** 2 + (cy - hy) ** 2 + (cz - hz) ** 2) - rc - gball[h, 3] >= best:
             continue
-        for u in range(gstart[h], gstart[h + 1]):
-            _moved(Pi, gjoint[h], X0[u, 0], X0[u, 1], X0[u, 2], b)
-            gap = np.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2)
-            gap -= X0[s, 3] + X0[u, 3]
-            if gap < best:
-                best = gap
+        for e in range(h0, gchunk[h + 1]):
+            ex = hc[e - h0, 0]
+            ey = hc[e - h0, 1]
+            ez = hc[e - h0, 2]
+            gap_c = np.sqrt((cx - ex) ** 2 + (cy - ey) ** 2 + (cz - ez) ** 2) - rc - cball[e, 3]
+            if gap_c >= best:
+                continue
+            for s in range(cstart[c], cstart[c + 1]):
+                ax, ay, az = _carry(P, i, kg, X0, s)
+                for u in range(cstart[e], cstart[e + 1]):
+                    bx, by, bz = _carry(P, i, kh, X0, u)
+                    gap = np.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2)
+                    gap -= X0[s, 3] + X0[u, 3]
+                    if gap < best:
+                        best = gap
     return best
 
 
@@ -334,9 +420,11 @@ def self_flags(
     P: NDArray[np.float64],
     Q: NDArray[np.float64],
     X0: NDArray[np.float64],
-    gstart: NDArray[np.int64],
     gjoint: NDArray[np.int64],
     gball: NDArray[np.float64],
+    gchunk: NDArray[np.int64],
+    cstart: NDArray[np.int64],
+    cball: NDArray[np.float64],
     pairs: NDArray[np.int64],
     rates: NDArray[np.float64],
     limit: float,
@@ -351,7 +439,8 @@ def self_flags(
 
     Args:
         P: (N, J, 3, 4) joint products; Q: (N, J) positions of the samples.
-        X0, gstart, gjoint, gball: the groups' spheres (as :func:`body_bounds`).
+        X0, gjoint, gball, gchunk, cstart, cball: the groups' spheres and chunks (as
+            :func:`body_bounds`).
         pairs: (K, 2) groups to check against each other.
         rates: (K, J) bound on how fast each pair's exact distance changes [m/rad].
         limit: Gap [m] below which a sample is flagged.
@@ -361,8 +450,10 @@ def self_flags(
         The number of gaps computed.
     """
     N, J = Q.shape
-    a = np.empty(3)
-    b = np.empty(3)
+    most = 1
+    for g in range(gjoint.size):
+        most = max(most, gchunk[g + 1] - gchunk[g])
+    hc = np.empty((most, 3))
     count = 0
     for p in range(pairs.shape[0]):
         g = pairs[p, 0]
@@ -370,7 +461,7 @@ def self_flags(
         k = 0
         while k < N:
             count += 1
-            gap = _group_gap(P[k], X0, gstart, gjoint, gball, g, h, 1.0, a, b)
+            gap = _group_gap(P, k, X0, gjoint, gball, gchunk, cstart, cball, g, h, 0.25, hc)
             if gap < limit:
                 flagged[k] = True
                 k += 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time as wall
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,13 +109,20 @@ class _Hold:
 
 
 def _holds(
-    world: World,
+    before: Mapping[str, NDArray[np.float64]],
     trajectory: Trajectory,
     tcp: Callable[[float], NDArray[np.float64]],
     events: Sequence[ToolEvent],
 ) -> list[_Hold]:
-    """Grasp windows in time order, each grip taken where the part is at its grasp."""
-    pose = {e.part: world.body_pose(e.part) for e in events}
+    """Grasp windows in time order, each grip taken where the part is at its grasp.
+
+    Args:
+        before: Each handled part's world pose before the trajectory.
+        trajectory: The motion.
+        tcp: TCP pose (4x4) at a time.
+        events: The grasps and releases.
+    """
+    pose = dict(before)
     open_: dict[str, tuple[float, NDArray[np.float64]]] = {}
     holds = []
     end = trajectory.end_time
@@ -204,27 +211,16 @@ def sweep(
     times, Q, P = sweep_samples(
         trajectory, screws, cfg.max_joint_step, cfg.max_tcp_step, inside
     )  # a sample at every grasp and release
-    T_tcp = P[:, -1] @ screws.T0_tcp  # (N, 3, 4)
 
     def tcp(t: float) -> NDArray[np.float64]:
         """TCP pose at time t (a sample when t is a tool event)."""
         k = int(np.searchsorted(times, t))
         if k < len(times) and times[k] == t:
             out = np.eye(4)
-            out[:3] = T_tcp[k]
+            out[:3] = P[k, -1] @ screws.T0_tcp
             return out
         return arm.fk_batch(trajectory.sample([t]))[0]
 
-    holds = _holds(world, trajectory, tcp, events)
-    # The held/put-down state only changes at grasps and releases: one state per interval.
-    edges = np.unique([t for h in holds for t in (h.start, h.end)])
-    interval = np.searchsorted(edges, times, side="right")
-    spans = np.flatnonzero(np.diff(interval)) + 1
-    bounds_of = np.concatenate(([0], spans, [len(times)]))  # interval i: samples lo..hi
-    interval_state = [
-        _state(holds, float(times[lo])) for lo in bounds_of[:-1]
-    ]  # one per run of samples
-    run_of = np.repeat(np.arange(len(interval_state)), np.diff(bounds_of))
     pairs = screen.pairs.pairs if screen is not None else checked_pairs(world, arm_name)
     exact = SweepQueries(
         world,
@@ -234,6 +230,16 @@ def sweep(
         [(body.link_index(a), body.link_index(b)) for a, b in pairs],
         cfg.touch_tolerance,
     )
+    holds = _holds(exact.start_poses, trajectory, tcp, events)
+    # The held/put-down state only changes at grasps and releases: one state per interval.
+    edges = np.unique([t for h in holds for t in (h.start, h.end)])
+    interval = np.searchsorted(edges, times, side="right")
+    spans = np.flatnonzero(np.diff(interval)) + 1
+    bounds_of = np.concatenate(([0], spans, [len(times)]))  # interval i: samples lo..hi
+    interval_state = [
+        _state(holds, float(times[lo])) for lo in bounds_of[:-1]
+    ]  # one per run of samples
+    run_of = np.repeat(np.arange(len(interval_state)), np.diff(bounds_of))
     n, B = len(times), len(world.bodies)
     near_limit = cfg.screen_margin + cfg.min_clearance
 
@@ -253,17 +259,38 @@ def sweep(
     queries = 0
     pair_queries = 0
 
-    def place(k: int) -> tuple[list[tuple[int, str]], set[int]]:
-        held, moved = interval_state[run_of[k]]
-        return exact.place(Q[k], T_tcp[k], held, moved)
+    def place(ks: NDArray[np.int64]) -> Iterator[tuple[int, list[tuple[int, str]], set[int]]]:
+        """Set each sample of ``ks`` in turn; yields it with its movers and held parts."""
+        if not len(ks):
+            return
+        qs = Q[ks][:, :, None].tolist()
+        poses: dict[str, list] = {}
+        parts = {p for held, _ in interval_state for p in held}
+        if parts:
+            T_tcp = P[ks, -1] @ screws.T0_tcp  # (K, 3, 4)
+            eye = np.eye(4)
+            for part in parts:
+                grips = np.array([interval_state[run_of[k]][0].get(part, eye) for k in ks])
+                poses[part] = exact.held_poses(T_tcp, grips, part)
+        for i, k in enumerate(ks.tolist()):
+            held, moved = interval_state[run_of[k]]
+            at = {part: poses[part][i] for part in held}
+            movers, held_ids = exact.place(qs[i], at, moved)
+            yield k, movers, held_ids
+
+    bit = [1 << j for j in range(B)]
 
     def measure(k: int, movers: list[tuple[int, str]], held_ids: set[int]) -> None:
         """Exact distances at sample k: the minimum clearance and CLEARANCE violations."""
         nonlocal best
         t = float(times[k])
-        # only points that could lower the best or break the required clearance matter
-        reach = max(min(best[0], cfg.query_distance), cfg.min_clearance)
-        columns = lb[k] - cfg.screen_margin <= reach if screen is not None else None
+        # only points that could lower the best or break the required clearance matter;
+        # never 0, which PyBullet answers by another path (-2.5 mm vs -2.4999999988 mm)
+        reach = max(min(best[0], cfg.query_distance), cfg.min_clearance, 1e-6)
+        columns = -1
+        if screen is not None:
+            lim = reach + cfg.screen_margin
+            columns = sum(b for b, v in zip(bit, lb[k].tolist(), strict=True) if v <= lim)
         d, where, close = exact.distances(movers, held_ids, columns, reach, cfg.min_clearance)
         if d < best[0]:
             best = (d, where, t)
@@ -283,23 +310,31 @@ def sweep(
         near = near_columns.any(axis=1) | self_check
         bound = lb.min(axis=1) if B else np.full(n, np.inf)
         nearest_first = np.flatnonzero(near)[np.argsort(bound[near], kind="stable")]
-        for k in nearest_first:  # contacts (and distances) where contact is possible
+        masks = (near_columns.astype(np.int64) << np.arange(B, dtype=np.int64)).sum(axis=1)
+        if screen is None:
+            masks[:] = -1
+        for k, movers, held_ids in place(nearest_first):  # contacts where contact may be
             queries += 1
-            movers, held_ids = place(int(k))
-            columns = near_columns[k] if screen is not None else None
             t = float(times[k])
-            violations.extend(exact.contacts(t, movers, held_ids, columns, bool(self_check[k])))
-            measure(int(k), movers, held_ids)
+            violations.extend(
+                exact.contacts(t, movers, held_ids, int(masks[k]), bool(self_check[k]))
+            )
+            measure(k, movers, held_ids)
         far = np.flatnonzero(~near)
         if screen is not None and far.size and cap - cfg.screen_margin <= best[0]:
             lb = body_bounds(min(best[0], cfg.query_distance) + cfg.screen_margin + 1e-3)
             bound = lb.min(axis=1) if B else np.full(n, np.inf)
-        for k in far[np.argsort(bound[far], kind="stable")]:  # minimum clearance: nearest first
+        order = far[np.argsort(bound[far], kind="stable")]  # minimum clearance: nearest first
+        stop = int(
+            np.searchsorted(
+                bound[order] - cfg.screen_margin, min(best[0], cfg.query_distance), side="right"
+            )
+        )
+        for k, movers, held_ids in place(order[:stop]):
             if bound[k] - cfg.screen_margin > min(best[0], cfg.query_distance):
                 break
             queries += 1
-            movers, held_ids = place(int(k))
-            measure(int(k), movers, held_ids)
+            measure(k, movers, held_ids)
     elapsed = wall.perf_counter() - started
     stats = {
         "sweep_samples": len(times),

@@ -53,6 +53,33 @@ def quaternion_xyzw(R: NDArray[np.float64]) -> list[float]:
     return [(m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s]
 
 
+def quaternions_xyzw(R: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(K, 4) unit quaternions x, y, z, w of (K, 3, 3) rotations (as :func:`quaternion_xyzw`)."""
+    m00, m01, m02 = R[:, 0, 0], R[:, 0, 1], R[:, 0, 2]
+    m10, m11, m12 = R[:, 1, 0], R[:, 1, 1], R[:, 1, 2]
+    m20, m21, m22 = R[:, 2, 0], R[:, 2, 1], R[:, 2, 2]
+    out = np.empty((len(R), 4))
+    trace = m00 + m11 + m22
+    cases = [
+        (trace > 0.0, trace + 1.0,
+         lambda h: ((m21 - m12) / h, (m02 - m20) / h, (m10 - m01) / h, h / 4)),
+        ((m00 > m11) & (m00 > m22), 1.0 + m00 - m11 - m22,
+         lambda h: (h / 4, (m01 + m10) / h, (m02 + m20) / h, (m21 - m12) / h)),
+        (m11 > m22, 1.0 + m11 - m00 - m22,
+         lambda h: ((m01 + m10) / h, h / 4, (m12 + m21) / h, (m02 - m20) / h)),
+        (np.ones(len(R), np.bool_), 1.0 + m22 - m00 - m11,
+         lambda h: ((m02 + m20) / h, (m12 + m21) / h, h / 4, (m10 - m01) / h)),
+    ]  # fmt: skip
+    todo = np.ones(len(R), np.bool_)
+    for cond, value, parts in cases:
+        pick = todo & cond
+        h = 2.0 * np.sqrt(np.where(pick, value, 1.0))
+        for c, v in enumerate(parts(h)):
+            out[pick, c] = v[pick]
+        todo &= ~pick
+    return out
+
+
 class SweepQueries:
     """Exact queries of one arm (and the parts it handles) against a world.
 
@@ -67,6 +94,7 @@ class SweepQueries:
     Attributes:
         others: World bodies and other arms as ``(body id, name, column)``; ``column``
             indexes :attr:`World.bodies` order (-1 for another arm).
+        start_poses: World pose (4x4) of each handled part before the sweep.
     """
 
     def __init__(
@@ -91,6 +119,7 @@ class SweepQueries:
         self.others += [(a.body, n, -1) for n, a in world.arms.items() if n != arm_name]
         self._parts = {p: world.body(p) for p in dict.fromkeys(parts)}
         self._start = {p: world.body_pose(p) for p in self._parts}
+        self.start_poses: Mapping[str, NDArray[np.float64]] = self._start
         self._inertial = {}
         for p, b in self._parts.items():
             info = client.getDynamicsInfo(b, -1)
@@ -98,6 +127,8 @@ class SweepQueries:
         self._placed: dict[str, object] = {}
         self._names: dict[tuple[int, int], str] = {}
         self._pairs: dict[tuple[str, ...], list[tuple[int, int, int]]] = {}
+        self._chosen: dict[tuple[object, ...], tuple[list[tuple[int, int]], frozenset]] = {}
+        self._movers: dict[tuple[str, ...], tuple[list[tuple[int, str]], set[int]]] = {}
         # PyBullet calls bound once (the client binds its id on every attribute access)
         self._closest = client.getClosestPoints
         self._contacts = client.getContactPoints
@@ -167,35 +198,48 @@ class SweepQueries:
         self._part_pose[self._parts[part]] = pose
         self._placed[part] = key
 
+    def held_poses(
+        self, T_tcp: NDArray[np.float64], grip: NDArray[np.float64], part: str
+    ) -> list[tuple[list[float], list[float]]]:
+        """PyBullet base poses (position, x y z w) of ``part`` for (K, 3, 4) TCP poses and
+        (K, 4, 4) grips ``T_tcp_part``."""
+        G = grip @ self._inertial[part]
+        R = T_tcp[:, :, :3] @ G[:, :3, :3]
+        p = (T_tcp[:, :, :3] @ G[:, :3, 3:])[:, :, 0] + T_tcp[:, :, 3]
+        return list(zip(p.tolist(), quaternions_xyzw(R).tolist(), strict=True))
+
     def place(
         self,
-        q: NDArray[np.float64],
-        T_tcp: NDArray[np.float64],
-        held: Mapping[str, NDArray[np.float64]],
+        q: list[list[float]],
+        held: Mapping[str, tuple[list[float], list[float]]],
         moved: Mapping[str, NDArray[np.float64]],
     ) -> tuple[list[tuple[int, str]], set[int]]:
         """Set a sample; returns the movers ``(body id, name)`` and the held parts' ids.
 
         Args:
-            q: (dof,) joint positions.
-            T_tcp: (3, 4) or (4, 4) TCP pose.
-            held: Grip ``T_tcp_part`` of each held part.
+            q: The joint positions, one list per joint (PyBullet's form).
+            held: Base pose (position, x y z w) of each held part (:meth:`held_poses`).
             moved: Where each part put down elsewhere lies.
         """
-        self._reset_joints(self.body.body, self._joints, [[v] for v in q.tolist()])
+        self._reset_joints(self.body.body, self._joints, q)
         for part in self._parts:
             if part in held:
-                grip = held[part]
-                T = T_tcp[:3, :3] @ grip[:3]
-                T[:, 3] += T_tcp[:3, 3]
-                self._put(part, T, None)
+                pose = held[part]
+                body = self._parts[part]
+                self._reset_base(body, *pose)
+                self._part_pose[body] = pose
+                self._placed[part] = None
             elif part in moved:
                 self._put(part, moved[part], moved[part])
             else:
                 self._put(part, self._start[part], self._start[part])
-        held_ids = {self._parts[p] for p in held}
-        movers = [(self.body.body, self.arm_name)] + [(self._parts[p], p) for p in held]
-        return movers, held_ids
+        key = tuple(held)
+        out = self._movers.get(key)
+        if out is None:
+            held_ids = {self._parts[p] for p in held}
+            movers = [(self.body.body, self.arm_name)] + [(self._parts[p], p) for p in held]
+            out = self._movers[key] = (movers, held_ids)
+        return out
 
     # ------------------------------------------------------------------ queries
 
@@ -207,11 +251,18 @@ class SweepQueries:
         return name
 
     def pairs(
-        self, movers: list[tuple[int, str]], held_ids: set[int], columns: NDArray[np.bool_] | None
-    ) -> list[tuple[int, int]]:
-        """(mover, other) body ids to check; ``columns`` (B,) picks world bodies (None: all)."""
-        key = tuple(name for _, name in movers)
-        candidates = self._pairs.get(key)
+        self, movers: list[tuple[int, str]], held_ids: set[int], columns: int
+    ) -> tuple[list[tuple[int, int]], frozenset[tuple[int, int]]]:
+        """(mover, other) body ids to check, as a list and a set.
+
+        ``columns`` picks world bodies by bit (bit j: the body of column j; -1: all);
+        other arms are always checked.
+        """
+        names = tuple(name for _, name in movers)
+        hit = self._chosen.get((names, columns))
+        if hit is not None:
+            return hit
+        candidates = self._pairs.get(names)
         if candidates is None:
             candidates = []
             for mover, name in movers:
@@ -223,10 +274,10 @@ class SweepQueries:
                     if tuple(sorted((name, other_name))) in self.allowed:
                         continue
                     candidates.append((mover, other, col))
-            self._pairs[key] = candidates
-        if columns is None:
-            return [(m, o) for m, o, _ in candidates]
-        return [(m, o) for m, o, col in candidates if col < 0 or columns[col]]
+            self._pairs[names] = candidates
+        chosen = [(m, o) for m, o, col in candidates if col < 0 or (columns >> col) & 1]
+        hit = self._chosen[names, columns] = (chosen, frozenset(chosen))
+        return hit
 
     def _forget(self, movers: list[tuple[int, str]]) -> None:
         """Drop the movers' contact points: one detection with them far away."""
@@ -243,21 +294,26 @@ class SweepQueries:
         t: float,
         movers: list[tuple[int, str]],
         held_ids: set[int],
-        columns: NDArray[np.bool_] | None,
+        columns: int,
         self_check: bool,
     ) -> list[Violation]:
         """COLLISION (and with ``self_check`` SELF_COLLISION) violations at the placed sample."""
         out = []
-        contact = self._contacts
         self._detect()
         self._detected = True
-        for mover, other in self.pairs(movers, held_ids, columns):
-            for c in contact(bodyA=mover, bodyB=other):
+        checked = self.pairs(movers, held_ids, columns)[1]
+        cached = False
+        for mover, _ in movers:
+            for c in self._contacts(bodyA=mover):
+                other = c[2]
+                if other == mover:
+                    continue  # the arm's own links: checked below
+                cached = True
                 depth = -float(c[8])
-                if depth > self.touch:
+                if depth > self.touch and (mover, other) in checked:
                     where = f"{self._place_name(mover, c[3])} | {self._place_name(other, c[4])}"
                     out.append(Violation(t, ViolationKind.COLLISION, where, depth, 0.0, "m"))
-        if any(c[2] != b for b, _ in movers for c in contact(bodyA=b)):
+        if cached:
             self._forget(movers)  # points with the world stay cached otherwise
         if self_check:
             arm = self.body.body
@@ -279,7 +335,7 @@ class SweepQueries:
         self,
         movers: list[tuple[int, str]],
         held_ids: set[int],
-        columns: NDArray[np.bool_] | None,
+        columns: int,
         reach: float,
         below: float,
     ) -> tuple[float, str | None, list[tuple[float, str]]]:
@@ -293,7 +349,7 @@ class SweepQueries:
         best_at: tuple[int, int, int, int] | None = None
         close = []
         closest = self._closest
-        for mover, other in self.pairs(movers, held_ids, columns):
+        for mover, other in self.pairs(movers, held_ids, columns)[0]:
             for c in closest(mover, other, reach):
                 d = float(c[8])
                 if d < best:

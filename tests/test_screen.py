@@ -103,3 +103,33 @@ def test_a_sweep_leaves_the_world_as_it_found_it(case: tuple) -> None:
     assert again.violations == fresh.violations
     for key in ("replay_max_error", "replay_rms_error", "replay_peak_torque_ratio"):
         assert again.stats[key] == fresh.stats[key]
+
+
+def test_bounds_with_a_held_part_never_exceed_pybullets_distance(
+    case: tuple, rng: np.random.Generator
+) -> None:
+    spec, arm, traj, events = case
+    grasp, release = events[0].time, events[1].time
+    with World(spec) as world:
+        screen = WorldScreen(world, "robot")
+        body = world.arm("robot")
+        T_tcp = arm.fk_batch(traj.sample([grasp]))[0]
+        grip = np.linalg.inv(T_tcp) @ world.body_pose("battery")  # held as the sweep holds it
+        times = np.linspace(grasp, release, 200)
+        Q = traj.sample(times) + rng.normal(size=(200, arm.dof)) * 0.003
+        s = screen.screws
+        P = joint_products(s.revolute, s.axis, s.point, Q)
+        bounds = screen.body_bounds(
+            P, Q, {"battery": grip}, allowed=[("robot", "battery")], cap=1.0
+        )
+        battery = world.body("battery")
+        for i, q in enumerate(Q):
+            body.set_q(q)
+            world.set_body_pose("battery", arm.fk_batch(q[None])[0] @ grip)
+            for j, name in enumerate(screen.bodies):
+                if name == "battery":
+                    continue
+                points = world.client.getClosestPoints(battery, world.body(name), 1.0)
+                points += world.client.getClosestPoints(body.body, world.body(name), 1.0)
+                exact = min((p[8] for p in points), default=1.0)
+                assert bounds[i, j] <= max(exact, 0.0) + 1e-9, (name, exact, bounds[i, j])
