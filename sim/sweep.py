@@ -280,18 +280,21 @@ def sweep(
 
     bit = [1 << j for j in range(B)]
 
-    def measure(k: int, movers: list[tuple[int, str]], held_ids: set[int]) -> None:
-        """Exact distances at sample k: the minimum clearance and CLEARANCE violations."""
+    def reach_now() -> float:
+        """Distances that matter: below the best so far or the required clearance; never
+        0, which PyBullet answers by another path (-2.5 mm vs -2.4999999988 mm)."""
+        return max(min(best[0], cfg.query_distance), cfg.min_clearance, 1e-6)
+
+    def columns_within(k: int, reach: float) -> int:
+        """Bodies whose bound at sample k allows a distance within ``reach``, by bit."""
+        if screen is None:
+            return -1
+        lim = reach + cfg.screen_margin
+        return sum(b for b, v in zip(bit, lb[k].tolist(), strict=True) if v <= lim)
+
+    def record(k: int, d: float, where: str | None, close: list[tuple[float, str]]) -> None:
         nonlocal best
         t = float(times[k])
-        # only points that could lower the best or break the required clearance matter;
-        # never 0, which PyBullet answers by another path (-2.5 mm vs -2.4999999988 mm)
-        reach = max(min(best[0], cfg.query_distance), cfg.min_clearance, 1e-6)
-        columns = -1
-        if screen is not None:
-            lim = reach + cfg.screen_margin
-            columns = sum(b for b, v in zip(bit, lb[k].tolist(), strict=True) if v <= lim)
-        d, where, close = exact.distances(movers, held_ids, columns, reach, cfg.min_clearance)
         if d < best[0]:
             best = (d, where, t)
         for d, where in close:
@@ -315,11 +318,13 @@ def sweep(
             masks[:] = -1
         for k, movers, held_ids in place(nearest_first):  # contacts where contact may be
             queries += 1
-            t = float(times[k])
-            violations.extend(
-                exact.contacts(t, movers, held_ids, int(masks[k]), bool(self_check[k]))
-            )
-            measure(k, movers, held_ids)
+            reach = reach_now()
+            found, d, where, close = exact.probe(
+                float(times[k]), movers, held_ids, int(masks[k]) | columns_within(k, reach),
+                reach, cfg.min_clearance, bool(self_check[k]),
+            )  # fmt: skip
+            violations.extend(found)
+            record(k, d, where, close)
         far = np.flatnonzero(~near)
         if screen is not None and far.size and cap - cfg.screen_margin <= best[0]:
             lb = body_bounds(min(best[0], cfg.query_distance) + cfg.screen_margin + 1e-3)
@@ -334,7 +339,11 @@ def sweep(
             if bound[k] - cfg.screen_margin > min(best[0], cfg.query_distance):
                 break
             queries += 1
-            measure(k, movers, held_ids)
+            reach = reach_now()
+            d, where, close = exact.distances(
+                movers, held_ids, columns_within(k, reach), reach, cfg.min_clearance
+            )
+            record(k, d, where, close)
     elapsed = wall.perf_counter() - started
     stats = {
         "sweep_samples": len(times),

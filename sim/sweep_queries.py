@@ -4,16 +4,17 @@ A sample is placed by setting the arm's joints and teleporting the parts the tra
 handles (held ones at the TCP, put-down ones where they were released, the others
 where they started). Then, against each world body the caller names:
 
-* contacts after ``performCollisionDetection``, a point deeper than the touch tolerance
-  being a COLLISION (``getClosestPoints`` is no substitute: between two boxes sunk
-  10 mm into each other it reports 2 mm). PyBullet keeps contact points from one
+* closest points (``getClosestPoints``) up to a reach: the distances, for the minimum
+  clearance, and where one shows an overlap, contacts after
+  ``performCollisionDetection``, a point deeper than the touch tolerance being a
+  COLLISION (closest points are no substitute for its depth: between two boxes sunk
+  10 mm into each other they report 2 mm). PyBullet keeps contact points from one
   detection to the next; what a sample reports must not depend on which samples were
-  queried before it, so after a query that left points the movers are taken far away
-  for one detection, which drops them;
+  queried before it, so after a detection that left points the movers are taken far
+  away for one more, which drops them;
 * self-collision: ``getClosestPoints`` between each pair of the arm's links PyBullet
   checks whose bounding boxes overlap (link pairs of one body keep their contact
   points whatever the arm does);
-* distances up to the query distance (``getClosestPoints``), for the minimum clearance.
 
 :meth:`SweepQueries.restored` puts back the joints, the parts and the contact cache.
 """
@@ -289,32 +290,69 @@ class SweepQueries:
             pose = self._arm_pose if b == self.body.body else self._part_pose[b]
             self._reset_base(b, *pose)
 
-    def contacts(
+    def probe(
         self,
         t: float,
         movers: list[tuple[int, str]],
         held_ids: set[int],
         columns: int,
+        reach: float,
+        below: float,
         self_check: bool,
-    ) -> list[Violation]:
-        """COLLISION (and with ``self_check`` SELF_COLLISION) violations at the placed sample."""
-        out = []
-        self._detect()
-        self._detected = True
-        checked = self.pairs(movers, held_ids, columns)[1]
-        cached = False
-        for mover, _ in movers:
-            for c in self._contacts(bodyA=mover):
-                other = c[2]
-                if other == mover:
-                    continue  # the arm's own links: checked below
-                cached = True
-                depth = -float(c[8])
-                if depth > self.touch and (mover, other) in checked:
+    ) -> tuple[list[Violation], float, str | None, list[tuple[float, str]]]:
+        """Contacts and distances at the placed sample, against the bodies of ``columns``.
+
+        Closest points up to ``reach`` come first; only where one is deeper than half
+        the touch tolerance does the contact detection run (it reports the depth: the
+        closest points of two boxes sunk into each other are not their deepest, but
+        shallow ones agree, and any overlap shows), so a sample that only touches costs
+        one query per pair.
+
+        Args:
+            t: The sample's time [s].
+            movers, held_ids: As :meth:`place` returns them.
+            columns: World bodies to check, by bit (-1: all).
+            reach: Distances are measured up to this [m] (> 0).
+            below: Points with ``0 < distance < below`` are returned too.
+            self_check: Check the arm's link pairs for self-collision too.
+
+        Returns:
+            COLLISION and SELF_COLLISION violations, the smallest distance (``inf`` when
+            none) and its places, and the points closer than ``below``.
+        """
+        out: list[Violation] = []
+        best = np.inf
+        best_at: tuple[int, int, int, int] | None = None
+        close = []
+        deep = False
+        closest = self._closest
+        pairs, checked = self.pairs(movers, held_ids, columns)
+        for mover, other in pairs:
+            for c in closest(mover, other, reach):
+                d = float(c[8])
+                if d < best:
+                    best, best_at = d, (mover, c[3], other, c[4])
+                if 0.0 < d < below:
                     where = f"{self._place_name(mover, c[3])} | {self._place_name(other, c[4])}"
-                    out.append(Violation(t, ViolationKind.COLLISION, where, depth, 0.0, "m"))
-        if cached:
-            self._forget(movers)  # points with the world stay cached otherwise
+                    close.append((d, where))
+                if d < -0.5 * self.touch:
+                    deep = True
+        if deep:
+            self._detect()
+            self._detected = True
+            cached = False
+            for mover, _ in movers:
+                for c in self._contacts(bodyA=mover):
+                    other = c[2]
+                    if other == mover:
+                        continue  # the arm's own links: checked below
+                    cached = True
+                    depth = -float(c[8])
+                    if depth > self.touch and (mover, other) in checked:
+                        where = f"{self._place_name(mover, c[3])} | {self._place_name(other, c[4])}"
+                        out.append(Violation(t, ViolationKind.COLLISION, where, depth, 0.0, "m"))
+            if cached:
+                self._forget(movers)  # points with the world stay cached otherwise
         if self_check:
             arm = self.body.body
             boxes = {i: self._aabb(arm, i) for i in self._self_links}
@@ -322,14 +360,17 @@ class SweepQueries:
                 (la, ha), (lb, hb) = boxes[a], boxes[b]
                 if any(ha[x] < lb[x] or hb[x] < la[x] for x in range(3)):
                     continue  # bounding boxes apart: no contact
-                for c in self._closest(arm, arm, 0.0, a, b):
+                for c in closest(arm, arm, 0.0, a, b):
                     depth = -float(c[8])
                     if depth > self.touch:
                         where = f"{self._place_name(arm, a)} | {self._place_name(arm, b)}"
                         out.append(
                             Violation(t, ViolationKind.SELF_COLLISION, where, depth, 0.0, "m")
                         )
-        return out
+        if best_at is None:
+            return out, best, None, close
+        ma, la_, ob, lb_ = best_at
+        return out, best, f"{self._place_name(ma, la_)} | {self._place_name(ob, lb_)}", close
 
     def distances(
         self,
