@@ -24,13 +24,6 @@ from planners.trajectory import Trajectory
 
 __all__ = ["interval_peaks"]
 
-# Bernstein coefficients b_i = sum_k C(i, k) / C(n, k) c_k of a degree-n power series on [0, 1].
-_BERNSTEIN = np.zeros((6, 6, 6))
-for _n in range(6):
-    for _i in range(_n + 1):
-        for _k in range(_i + 1):
-            _BERNSTEIN[_n, _i, _k] = np.prod([(_i - m) / (_n - m) for m in range(_k)])
-
 
 @nb.njit(cache=True)
 def _horner(c: NDArray[np.float64], n: int, x: float) -> float:
@@ -131,58 +124,102 @@ def _coefficients(
 
 
 @nb.njit(cache=True)
+def _bernstein(
+    t: NDArray[np.float64], q: NDArray[np.float64], qd: NDArray[np.float64],
+    qdd: NDArray[np.float64], k: int, i: int, B: NDArray[np.float64],
+) -> float:  # fmt: skip
+    """Bernstein coefficients of interval ``k``, joint ``i``: rows of B are position
+    (6), and the x-derivatives of order 1..3 (5, 4, 3); returns the interval's length h.
+
+    A quintic Hermite's Bernstein coefficients are its end values nudged by its end
+    velocities and accelerations; a derivative's are scaled differences of them (written
+    out here from the end values, which keeps their rounding that of the power series).
+    """
+    h = t[k + 1] - t[k]
+    d = q[k + 1, i] - q[k, i]
+    V0 = qd[k, i] * h
+    V1 = qd[k + 1, i] * h
+    A0 = qdd[k, i] * h * h
+    A1 = qdd[k + 1, i] * h * h
+    q0 = q[k, i]
+    B[0, 0] = q0
+    B[0, 1] = q0 + V0 / 5.0
+    B[0, 2] = q0 + (2.0 * V0 / 5.0 + A0 / 20.0)
+    B[0, 3] = q0 + (d - 2.0 * V1 / 5.0 + A1 / 20.0)
+    B[0, 4] = q0 + (d - V1 / 5.0)
+    B[0, 5] = q[k + 1, i]
+    # the derivatives' coefficients in closed form (no differences of large numbers)
+    B[1, 0] = V0
+    B[1, 1] = V0 + A0 / 4.0
+    B[1, 2] = 5.0 * d - 2.0 * V0 - 2.0 * V1 - A0 / 4.0 + A1 / 4.0
+    B[1, 3] = V1 - A1 / 4.0
+    B[1, 4] = V1
+    B[2, 0] = A0
+    B[2, 1] = 20.0 * d - 12.0 * V0 - 8.0 * V1 - 2.0 * A0 + A1
+    B[2, 2] = -20.0 * d + 8.0 * V0 + 12.0 * V1 + A0 - 2.0 * A1
+    B[2, 3] = A1
+    B[3, 0] = 60.0 * d - 36.0 * V0 - 24.0 * V1 - 9.0 * A0 + 3.0 * A1
+    B[3, 1] = -120.0 * d + 60.0 * V0 + 60.0 * V1 + 9.0 * A0 - 9.0 * A1
+    B[3, 2] = 60.0 * d - 24.0 * V0 - 36.0 * V1 - 3.0 * A0 + 9.0 * A1
+    return h
+
+
+@nb.njit(cache=True)
 def _peaks_kernel(
     t: NDArray[np.float64], q: NDArray[np.float64], qd: NDArray[np.float64],
     qdd: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64],
-    bern: NDArray[np.float64],
 ) -> NDArray[np.float64]:  # fmt: skip
     n, dof = q.shape
     # per joint: lowest, highest position; largest |velocity|, |acceleration|, |jerk|;
     # the first two rows become the excursion past a limit at the end
     out = np.zeros((5, dof))
+    B = np.zeros((4, 6))
     c = np.zeros(6)
     s = np.zeros(6)
     D = np.zeros((6, 6))
     cuts = np.empty(8)
     new = np.empty(8)
-    for i in range(dof):  # first the knots, where the peaks of a timed motion usually are
+    for i in range(dof):  # first the ends, where the peaks of a timed motion usually are
         out[0, i] = q[:, i].min()
         out[1, i] = q[:, i].max()
         out[2, i] = np.abs(qd[:, i]).max()
         out[3, i] = np.abs(qdd[:, i]).max()
         for k in range(n - 1):
-            h = _coefficients(t, q, qd, qdd, k, i, c)
-            j0 = abs(6.0 * c[3]) / h**3
-            j1 = abs(6.0 * c[3] + 24.0 * c[4] + 60.0 * c[5]) / h**3
-            out[4, i] = max(out[4, i], j0, j1)
+            h = _bernstein(t, q, qd, qdd, k, i, B)
+            out[4, i] = max(out[4, i], abs(B[3, 0]) / h**3, abs(B[3, 2]) / h**3)
     for k in range(n - 1):  # then inside the intervals whose Bernstein bound allows more
         for i in range(dof):
-            h = _coefficients(t, q, qd, qdd, k, i, c)
+            h = _bernstein(t, q, qd, qdd, k, i, B)
+            exact = False
             for order in range(4):
                 deg = 5 - order
+                b_lo = np.inf
+                b_hi = -np.inf
+                for r in range(deg + 1):
+                    b_lo = min(b_lo, B[order, r])
+                    b_hi = max(b_hi, B[order, r])
+                if order == 0:
+                    # only an excursion past a limit needs the exact range
+                    need = b_lo < max(out[0, i], lower[i]) or b_hi > min(out[1, i], upper[i])
+                else:
+                    scale = h**order
+                    cur = out[order + 1, i] * scale
+                    need = max(-b_lo, b_hi) > cur
+                if not need:
+                    continue
+                if not exact:  # power-series coefficients, for the roots
+                    _coefficients(t, q, qd, qdd, k, i, c)
+                    exact = True
                 for m in range(deg + 1):
                     f = 1.0
                     for r in range(order):
                         f *= m + 1 + r
                     s[m] = f * c[m + order]
-                b_lo = np.inf
-                b_hi = -np.inf
-                for r in range(deg + 1):
-                    b = 0.0
-                    for m in range(r + 1):
-                        b += bern[deg, r, m] * s[m]
-                    b_lo = min(b_lo, b)
-                    b_hi = max(b_hi, b)
                 if order == 0:
-                    # only an excursion past a limit needs the exact range
-                    if b_lo < max(out[0, i], lower[i]) or b_hi > min(out[1, i], upper[i]):
-                        out[0, i], out[1, i] = _extremes(s, deg, out[0, i], out[1, i], D, cuts, new)
+                    out[0, i], out[1, i] = _extremes(s, deg, out[0, i], out[1, i], D, cuts, new)
                 else:
-                    scale = h**order
-                    cur = out[order + 1, i] * scale
-                    if max(-b_lo, b_hi) > cur:
-                        lo, hi = _extremes(s, deg, -cur, cur, D, cuts, new)
-                        out[order + 1, i] = max(-lo, hi) / scale
+                    lo, hi = _extremes(s, deg, -cur, cur, D, cuts, new)
+                    out[order + 1, i] = max(-lo, hi) / scale
     for i in range(dof):
         out[1, i] = max(0.0, out[1, i] - upper[i], lower[i] - out[0, i])
     return out[1:]
@@ -214,5 +251,4 @@ def interval_peaks(traj: Trajectory, limits: JointLimits) -> NDArray[np.float64]
         out[1] = np.abs(traj.qd[0])
         out[2] = np.abs(traj.qdd[0])
         return out
-    return _peaks_kernel(traj.t, traj.q, traj.qd, traj.qdd, limits.lower, limits.upper,
-                         _BERNSTEIN)  # fmt: skip
+    return _peaks_kernel(traj.t, traj.q, traj.qd, traj.qdd, limits.lower, limits.upper)

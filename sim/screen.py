@@ -237,10 +237,11 @@ class WorldScreen:
         allowed: Iterable[tuple[str, str]] = (),
         cap: float = 0.1,
     ) -> NDArray[np.float64]:
-        """(N, B) lower bounds [m] on each world body's distance to the arm and held parts.
+        """(N, movers, B) lower bounds [m] on each world body's distance to each mover.
 
-        Columns follow :attr:`bodies`; pairs allowed to touch, a held part against the
-        arm and a body with nothing near count as ``cap``.
+        The movers are the arm and the held parts in name order; the columns follow
+        :attr:`bodies`. Pairs allowed to touch, a held part against the arm and a body
+        with nothing near count as ``cap``.
 
         Args:
             P: (N, dof, 3, 4) joint products of the samples
@@ -259,7 +260,7 @@ class WorldScreen:
         return body_bounds(
             P, Q, self.screws.revolute, c.X0, c.gjoint, c.gball, c.gmover, c.gchunk, c.cstart,
             c.cball, c.hstart, c.hpose, c.hhalf, p.kind, p.inv, p.param, p.pball, p.start,
-            p.ball, c.allowed, cap, cap + 0.05,
+            p.ball, c.allowed, cap, cap + 0.1,
         )  # fmt: skip
 
     def self_check(

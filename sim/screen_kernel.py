@@ -316,49 +316,57 @@ def body_bounds(
         reach: Gaps are measured up to this [m] (>= ``cap``; farther: fewer measures).
 
     Returns:
-        (N, B) bounds [m]: the sphere model's exact distance (boxes: the exact distance of
-        a box enclosing the held box) where it is below ``cap``.
+        (N, movers, B) bounds [m] per mover and body: the sphere model's exact distance
+        (boxes: the exact distance of a box enclosing the held box) where it is below
+        ``cap``.
     """
     N, J = Q.shape
     G = gjoint.size
     B = bstart.size - 1
-    lb = np.full((N, B), cap)
+    lb = np.full((N, gmover.max() + 1 if G else 1, B), cap)
     C = np.empty((N, G, 3))  # each group's bounding-sphere centre at each sample
     for i in range(N):
         for g in range(G):
             C[i, g, 0], C[i, g, 1], C[i, g, 2] = _carry(P, i, gjoint[g], gball, g)
-    turn = np.zeros((N, J))  # sum of the turning joints' steps up to each joint
+    # travel[g, i]: how far group g can have moved from sample 0 to sample i (summed steps:
+    # its centre's step plus its radius times the turn of its frame, at most the sum of
+    # the turning joints' steps before it)
+    travel = np.zeros((G, N))
+    turn = np.zeros(J)
     for i in range(N - 1):
         acc = 0.0
         for j in range(J):
             if revolute[j] == 1:
                 acc += abs(Q[i + 1, j] - Q[i, j])
-            turn[i, j] = acc
+            turn[j] = acc
+        for g in range(G):
+            d0 = C[i + 1, g, 0] - C[i, g, 0]
+            d1 = C[i + 1, g, 1] - C[i, g, 1]
+            d2 = C[i + 1, g, 2] - C[i, g, 2]
+            step = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+            if gjoint[g] >= 0:
+                step += gball[g, 3] * turn[gjoint[g]]
+            travel[g, i + 1] = travel[g, i] + step
     for g in range(G):
         mover = gmover[g]
         k = gjoint[g]
-        rg = gball[g, 3]
         for b in range(B):
             if allowed[mover, b] or ball[b, 3] < 0:
                 continue
-            bound = -np.inf  # proved lower bound on the gap at the current sample
-            for i in range(N):
-                if bound < cap:
-                    bound = _group_body_gap(
-                        P, i, g, b, k, C[i, g, 0], C[i, g, 1], C[i, g, 2], X0, gball, gchunk,
-                        cstart, cball, hstart, hT0, hhalf, kind, inv, param, pball, bstart,
-                        ball, reach,
-                    )  # fmt: skip
-                    if bound < lb[i, b]:
-                        lb[i, b] = bound
-                if i + 1 < N:  # how far the group can move to the next sample
-                    d0 = C[i + 1, g, 0] - C[i, g, 0]
-                    d1 = C[i + 1, g, 1] - C[i, g, 1]
-                    d2 = C[i + 1, g, 2] - C[i, g, 2]
-                    step = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-                    if k >= 0:
-                        step += rg * turn[i, k]
-                    bound -= step
+            i = 0
+            while i < N:
+                gap = _group_body_gap(
+                    P, i, g, b, k, C[i, g, 0], C[i, g, 1], C[i, g, 2], X0, gball, gchunk,
+                    cstart, cball, hstart, hT0, hhalf, kind, inv, param, pball, bstart, ball,
+                    reach,
+                )  # fmt: skip
+                if gap < lb[i, mover, b]:
+                    lb[i, mover, b] = gap
+                # the gap proves the samples whose travel since i stays below gap - cap
+                if gap - cap > 0.0:
+                    i = max(i + 1, np.searchsorted(travel[g], travel[g, i] + gap - cap, "left"))
+                else:
+                    i += 1
     return lb
 
 

@@ -241,20 +241,24 @@ def sweep(
     ]  # one per run of samples
     run_of = np.repeat(np.arange(len(interval_state)), np.diff(bounds_of))
     n, B = len(times), len(world.bodies)
+    M = 1 + len(exact.start_poses)  # movers: the arm, then the parts it may hold, by name
+    parts = sorted(exact.start_poses)
     near_limit = cfg.screen_margin + cfg.min_clearance
 
     def body_bounds(cap: float) -> NDArray[np.float64]:
+        """(n, M, B) bounds per mover and body; a part not held counts as far."""
         assert screen is not None
-        lb = np.empty((n, B))
+        lb = np.full((n, M, B), cap)
         for i, (held, moved) in enumerate(interval_state):
             lo, hi = bounds_of[i], bounds_of[i + 1]
-            lb[lo:hi] = screen.body_bounds(
+            rows = [0, *(1 + parts.index(p) for p in sorted(held))]
+            lb[lo:hi, rows] = screen.body_bounds(
                 P[lo:hi], Q[lo:hi], held, moved, allowed=allowed, cap=cap
             )
         return lb
 
     cap = near_limit + 1e-3
-    lb = body_bounds(cap) if screen is not None else np.full((n, B), -np.inf)
+    lb = body_bounds(cap) if screen is not None else np.full((n, M, B), -np.inf)
     best: tuple[float, str | None, float | None] = (np.inf, None, None)
     queries = 0
     pair_queries = 0
@@ -285,12 +289,17 @@ def sweep(
         0, which PyBullet answers by another path (-2.5 mm vs -2.4999999988 mm)."""
         return max(min(best[0], cfg.query_distance), cfg.min_clearance, 1e-6)
 
-    def columns_within(k: int, reach: float) -> int:
-        """Bodies whose bound at sample k allows a distance within ``reach``, by bit."""
+    def columns_within(k: int, movers: list[tuple[int, str]], reach: float) -> tuple[int, ...]:
+        """Per mover, the bodies whose bound at sample k allows a distance within ``reach``."""
         if screen is None:
-            return -1
+            return (-1,) * len(movers)
         lim = reach + cfg.screen_margin
-        return sum(b for b, v in zip(bit, lb[k].tolist(), strict=True) if v <= lim)
+        rows = lb[k].tolist()
+        out = []
+        for _, name in movers:
+            row = rows[0 if name == arm_name else 1 + parts.index(name)]
+            out.append(sum(b for b, v in zip(bit, row, strict=True) if v <= lim))
+        return tuple(out)
 
     def record(k: int, d: float, where: str | None, close: list[tuple[float, str]]) -> None:
         nonlocal best
@@ -309,26 +318,23 @@ def sweep(
             )
         else:
             self_check = np.ones(n, np.bool_)
-        near_columns = lb <= near_limit
-        near = near_columns.any(axis=1) | self_check
-        bound = lb.min(axis=1) if B else np.full(n, np.inf)
+        near = (lb <= near_limit).any(axis=(1, 2)) | self_check
+        bound = lb.min(axis=(1, 2)) if B else np.full(n, np.inf)
         nearest_first = np.flatnonzero(near)[np.argsort(bound[near], kind="stable")]
-        masks = (near_columns.astype(np.int64) << np.arange(B, dtype=np.int64)).sum(axis=1)
-        if screen is None:
-            masks[:] = -1
         for k, movers, held_ids in place(nearest_first):  # contacts where contact may be
             queries += 1
             reach = reach_now()
+            columns = columns_within(k, movers, max(reach, cfg.min_clearance))
             found, d, where, close = exact.probe(
-                float(times[k]), movers, held_ids, int(masks[k]) | columns_within(k, reach),
-                reach, cfg.min_clearance, bool(self_check[k]),
+                float(times[k]), movers, held_ids, columns, reach, cfg.min_clearance,
+                bool(self_check[k]),
             )  # fmt: skip
             violations.extend(found)
             record(k, d, where, close)
         far = np.flatnonzero(~near)
         if screen is not None and far.size and cap - cfg.screen_margin <= best[0]:
             lb = body_bounds(min(best[0], cfg.query_distance) + cfg.screen_margin + 1e-3)
-            bound = lb.min(axis=1) if B else np.full(n, np.inf)
+            bound = lb.min(axis=(1, 2)) if B else np.full(n, np.inf)
         order = far[np.argsort(bound[far], kind="stable")]  # minimum clearance: nearest first
         stop = int(
             np.searchsorted(
@@ -341,7 +347,7 @@ def sweep(
             queries += 1
             reach = reach_now()
             d, where, close = exact.distances(
-                movers, held_ids, columns_within(k, reach), reach, cfg.min_clearance
+                movers, held_ids, columns_within(k, movers, reach), reach, cfg.min_clearance
             )
             record(k, d, where, close)
     elapsed = wall.perf_counter() - started

@@ -127,7 +127,7 @@ class SweepQueries:
             self._inertial[p] = pose_matrix(info[3], info[4], client)
         self._placed: dict[str, object] = {}
         self._names: dict[tuple[int, int], str] = {}
-        self._pairs: dict[tuple[str, ...], list[tuple[int, int, int]]] = {}
+        self._pairs: dict[tuple[str, ...], list[tuple[int, int, int, int]]] = {}
         self._chosen: dict[tuple[object, ...], tuple[list[tuple[int, int]], frozenset]] = {}
         self._movers: dict[tuple[str, ...], tuple[list[tuple[int, str]], set[int]]] = {}
         # PyBullet calls bound once (the client binds its id on every attribute access)
@@ -215,7 +215,8 @@ class SweepQueries:
         held: Mapping[str, tuple[list[float], list[float]]],
         moved: Mapping[str, NDArray[np.float64]],
     ) -> tuple[list[tuple[int, str]], set[int]]:
-        """Set a sample; returns the movers ``(body id, name)`` and the held parts' ids.
+        """Set a sample; returns the movers ``(body id, name)`` (the arm, then the held parts
+        by name) and the held parts' ids.
 
         Args:
             q: The joint positions, one list per joint (PyBullet's form).
@@ -238,7 +239,8 @@ class SweepQueries:
         out = self._movers.get(key)
         if out is None:
             held_ids = {self._parts[p] for p in held}
-            movers = [(self.body.body, self.arm_name)] + [(self._parts[p], p) for p in held]
+            movers = [(self.body.body, self.arm_name)]
+            movers += [(self._parts[p], p) for p in sorted(held)]
             out = self._movers[key] = (movers, held_ids)
         return out
 
@@ -252,12 +254,12 @@ class SweepQueries:
         return name
 
     def pairs(
-        self, movers: list[tuple[int, str]], held_ids: set[int], columns: int
+        self, movers: list[tuple[int, str]], held_ids: set[int], columns: tuple[int, ...]
     ) -> tuple[list[tuple[int, int]], frozenset[tuple[int, int]]]:
         """(mover, other) body ids to check, as a list and a set.
 
-        ``columns`` picks world bodies by bit (bit j: the body of column j; -1: all);
-        other arms are always checked.
+        ``columns[i]`` picks the world bodies checked against mover i, by bit (bit j: the
+        body of column j; -1: all); other arms are always checked.
         """
         names = tuple(name for _, name in movers)
         hit = self._chosen.get((names, columns))
@@ -266,7 +268,7 @@ class SweepQueries:
         candidates = self._pairs.get(names)
         if candidates is None:
             candidates = []
-            for mover, name in movers:
+            for i, (mover, name) in enumerate(movers):
                 for other, other_name, col in self.others:
                     if other == mover or other in held_ids:
                         continue
@@ -274,9 +276,9 @@ class SweepQueries:
                         continue
                     if tuple(sorted((name, other_name))) in self.allowed:
                         continue
-                    candidates.append((mover, other, col))
+                    candidates.append((i, mover, other, col))
             self._pairs[names] = candidates
-        chosen = [(m, o) for m, o, col in candidates if col < 0 or (columns >> col) & 1]
+        chosen = [(m, o) for i, m, o, col in candidates if col < 0 or (columns[i] >> col) & 1]
         hit = self._chosen[names, columns] = (chosen, frozenset(chosen))
         return hit
 
@@ -295,7 +297,7 @@ class SweepQueries:
         t: float,
         movers: list[tuple[int, str]],
         held_ids: set[int],
-        columns: int,
+        columns: tuple[int, ...],
         reach: float,
         below: float,
         self_check: bool,
@@ -311,7 +313,7 @@ class SweepQueries:
         Args:
             t: The sample's time [s].
             movers, held_ids: As :meth:`place` returns them.
-            columns: World bodies to check, by bit (-1: all).
+            columns: World bodies to check against each mover, by bit (-1: all).
             reach: Distances are measured up to this [m] (> 0).
             below: Points with ``0 < distance < below`` are returned too.
             self_check: Check the arm's link pairs for self-collision too.
@@ -376,7 +378,7 @@ class SweepQueries:
         self,
         movers: list[tuple[int, str]],
         held_ids: set[int],
-        columns: int,
+        columns: tuple[int, ...],
         reach: float,
         below: float,
     ) -> tuple[float, str | None, list[tuple[float, str]]]:

@@ -51,7 +51,7 @@ def test_bounds_equal_the_sphere_model_below_the_cap(case: tuple, rng: np.random
         s = screen.screws
         P = joint_products(s.revolute, s.axis, s.point, Q)
         cap = 0.03
-        bounds = screen.body_bounds(P, Q, cap=cap)
+        bounds = screen.body_bounds(P, Q, cap=cap)[:, 0]
         model = screen._model(())  # the same spheres and primitives, checked by brute force
         S = model.spheres(Q)
         for j, body in enumerate(screen.bodies):
@@ -68,7 +68,9 @@ def test_bounds_never_exceed_pybullets_distance(case: tuple, rng: np.random.Gene
         screen = WorldScreen(world, "robot")
         body = world.arm("robot")
         s = screen.screws
-        bounds = screen.body_bounds(joint_products(s.revolute, s.axis, s.point, Q), Q, cap=1.0)
+        bounds = screen.body_bounds(joint_products(s.revolute, s.axis, s.point, Q), Q, cap=1.0)[
+            :, 0
+        ]
         for i, q in enumerate(Q):
             body.set_q(q)
             for j, name in enumerate(screen.bodies):
@@ -121,7 +123,7 @@ def test_bounds_with_a_held_part_never_exceed_pybullets_distance(
         P = joint_products(s.revolute, s.axis, s.point, Q)
         bounds = screen.body_bounds(
             P, Q, {"battery": grip}, allowed=[("robot", "battery")], cap=1.0
-        )
+        ).min(axis=1)  # the arm and the battery
         battery = world.body("battery")
         for i, q in enumerate(Q):
             body.set_q(q)
