@@ -23,7 +23,7 @@ from planners.errors import ModelError
 if TYPE_CHECKING:
     from planners.arm import Arm
 
-__all__ = ["Screws", "carry", "joint_products", "products_into", "screws_of"]
+__all__ = ["Screws", "carry", "joint_products", "products_cs", "products_into", "screws_of"]
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,19 @@ class Screws:
 
 
 @nb.njit(cache=True)
-def products_into(
+def products_cs(
     revolute: NDArray[np.int64], axis: NDArray[np.float64], point: NDArray[np.float64],
-    q: NDArray[np.float64], P: NDArray[np.float64],
+    q: NDArray[np.float64], cq: NDArray[np.float64], sq: NDArray[np.float64],
+    P: NDArray[np.float64], E: NDArray[np.float64],
 ) -> None:  # fmt: skip
-    """Fill P (J, 3, 4) with exp(xi_1 q_1) ... exp(xi_k q_k) for every k."""
+    """Fill P (J, 3, 4) with exp(xi_1 q_1) ... exp(xi_k q_k) for every k, given each turn's
+    cosine ``cq`` and sine ``sq`` (J,); ``E`` (3, 4) is work space."""
     J = q.shape[0]
-    E = np.empty((3, 4))
     for k in range(J):
         wx, wy, wz = axis[k, 0], axis[k, 1], axis[k, 2]
         if revolute[k] == 1:
-            c = np.cos(q[k])
-            s = np.sin(q[k])
+            c = cq[k]
+            s = sq[k]
             v = 1.0 - c
             E[0, 0] = c + wx * wx * v
             E[0, 1] = wx * wy * v - wz * s
@@ -76,7 +77,9 @@ def products_into(
                     E[r, col] = 1.0 if r == col else 0.0
                 E[r, 3] = axis[k, r] * q[k]
         if k == 0:
-            P[0] = E
+            for r in range(3):
+                for col in range(4):
+                    P[0, r, col] = E[r, col]
             continue
         for r in range(3):
             for col in range(4):
@@ -89,6 +92,15 @@ def products_into(
 
 
 @nb.njit(cache=True)
+def products_into(
+    revolute: NDArray[np.int64], axis: NDArray[np.float64], point: NDArray[np.float64],
+    q: NDArray[np.float64], P: NDArray[np.float64],
+) -> None:  # fmt: skip
+    """Fill P (J, 3, 4) with exp(xi_1 q_1) ... exp(xi_k q_k) for every k."""
+    products_cs(revolute, axis, point, q, np.cos(q), np.sin(q), P, np.empty((3, 4)))
+
+
+@nb.njit(cache=True)
 def joint_products(
     revolute: NDArray[np.int64], axis: NDArray[np.float64], point: NDArray[np.float64],
     Q: NDArray[np.float64],
@@ -96,8 +108,9 @@ def joint_products(
     """(N, J, 3, 4) products ``exp(xi_1 q_1) ... exp(xi_k q_k)`` of (N, J) configurations."""
     N, J = Q.shape
     P = np.empty((N, J, 3, 4))
+    E = np.empty((3, 4))
     for i in range(N):
-        products_into(revolute, axis, point, Q[i], P[i])
+        products_cs(revolute, axis, point, Q[i], np.cos(Q[i]), np.sin(Q[i]), P[i], E)
     return P
 
 

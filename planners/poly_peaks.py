@@ -184,9 +184,16 @@ def _peaks_kernel(
         out[1, i] = q[:, i].max()
         out[2, i] = np.abs(qd[:, i]).max()
         out[3, i] = np.abs(qdd[:, i]).max()
-        for k in range(n - 1):
-            h = _bernstein(t, q, qd, qdd, k, i, B)
-            out[4, i] = max(out[4, i], abs(B[3, 0]) / h**3, abs(B[3, 2]) / h**3)
+        for k in range(n - 1):  # jerk at both ends of each interval
+            h = t[k + 1] - t[k]
+            d = q[k + 1, i] - q[k, i]
+            V0 = qd[k, i] * h
+            V1 = qd[k + 1, i] * h
+            A0 = qdd[k, i] * h * h
+            A1 = qdd[k + 1, i] * h * h
+            j0 = 60.0 * d - 36.0 * V0 - 24.0 * V1 - 9.0 * A0 + 3.0 * A1
+            j1 = 60.0 * d - 24.0 * V0 - 36.0 * V1 - 3.0 * A0 + 9.0 * A1
+            out[4, i] = max(out[4, i], max(abs(j0), abs(j1)) / (h * h * h))
     for k in range(n - 1):  # then inside the intervals whose Bernstein bound allows more
         for i in range(dof):
             h = _bernstein(t, q, qd, qdd, k, i, B)
@@ -202,7 +209,7 @@ def _peaks_kernel(
                     # only an excursion past a limit needs the exact range
                     need = b_lo < max(out[0, i], lower[i]) or b_hi > min(out[1, i], upper[i])
                 else:
-                    scale = h**order
+                    scale = h if order == 1 else (h * h if order == 2 else h * h * h)
                     cur = out[order + 1, i] * scale
                     need = max(-b_lo, b_hi) > cur
                 if not need:

@@ -21,7 +21,7 @@ spheres overlap at ``home``), for information.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +34,7 @@ from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
 from sim.pair_screen import PairScreen, checked_pairs
 from sim.screen_kernel import BodyPrimitives, body_bounds, chunks, compile_bodies, self_flags
+from sim.sweep_queries import SweepQueries
 from sim.world import World
 
 __all__ = ["WorldScreen"]
@@ -106,6 +107,7 @@ class WorldScreen:
             self.pairs.rates[[p for p, _, _ in by_spheres]].reshape(-1, self.arm.dof)
         )
         self._exact_pairs = exact
+        self._queries: dict[tuple[object, ...], SweepQueries] = {}
 
     def _part_shapes(self, part: str) -> tuple[Obstacle, ...]:
         """A part's collision primitives in its own frame."""
@@ -295,3 +297,25 @@ class WorldScreen:
         exact, queries = self.pairs.check(Q, touch_tolerance, self._exact_pairs)
         flagged[exact] = True
         return flagged, gaps, queries
+
+    def queries(
+        self, parts: Sequence[str], allowed: Iterable[tuple[str, str]], touch_tolerance: float
+    ) -> SweepQueries:
+        """The sweep's exact queries for this arm, kept between sweeps and read afresh.
+
+        Args:
+            parts: Bodies the trajectory picks up or puts down.
+            allowed: Pairs of body names that may touch.
+            touch_tolerance: Penetration [m] up to which two bodies only touch.
+        """
+        pairs = frozenset((min(a, b), max(a, b)) for a, b in allowed)
+        key = (tuple(dict.fromkeys(parts)), pairs, touch_tolerance)
+        q = self._queries.get(key)
+        if q is None:
+            body = self.world.arm(self.arm_name)
+            links = [(body.link_index(a), body.link_index(b)) for a, b in self.pairs.pairs]
+            q = SweepQueries(self.world, self.arm_name, key[0], set(pairs), links, touch_tolerance)
+            self._queries[key] = q
+        else:
+            q.refresh()
+        return q

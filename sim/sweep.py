@@ -221,15 +221,18 @@ def sweep(
             return out
         return arm.fk_batch(trajectory.sample([t]))[0]
 
-    pairs = screen.pairs.pairs if screen is not None else checked_pairs(world, arm_name)
-    exact = SweepQueries(
-        world,
-        arm_name,
-        [e.part for e in events],
-        allowed,
-        [(body.link_index(a), body.link_index(b)) for a, b in pairs],
-        cfg.touch_tolerance,
-    )
+    handled = [e.part for e in events]
+    if screen is not None:
+        exact = screen.queries(handled, allowed, cfg.touch_tolerance)
+    else:
+        exact = SweepQueries(
+            world,
+            arm_name,
+            handled,
+            allowed,
+            [(body.link_index(a), body.link_index(b)) for a, b in checked_pairs(world, arm_name)],
+            cfg.touch_tolerance,
+        )
     holds = _holds(exact.start_poses, trajectory, tcp, events)
     # The held/put-down state only changes at grasps and releases: one state per interval.
     edges = np.unique([t for h in holds for t in (h.start, h.end)])

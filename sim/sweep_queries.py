@@ -32,7 +32,7 @@ from sim.arm_body import pose_matrix
 from sim.verdict import Violation, ViolationKind
 from sim.world import World
 
-__all__ = ["SweepQueries", "quaternion_xyzw"]
+__all__ = ["SweepQueries", "quaternion_xyzw", "quaternions_xyzw", "rotation_matrix"]
 
 
 def quaternion_xyzw(R: NDArray[np.float64]) -> list[float]:
@@ -81,6 +81,16 @@ def quaternions_xyzw(R: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
+def rotation_matrix(q: Sequence[float]) -> NDArray[np.float64]:
+    """3x3 rotation of a unit quaternion x, y, z, w."""
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
+
+
 class SweepQueries:
     """Exact queries of one arm (and the parts it handles) against a world.
 
@@ -119,12 +129,14 @@ class SweepQueries:
         ]
         self.others += [(a.body, n, -1) for n, a in world.arms.items() if n != arm_name]
         self._parts = {p: world.body(p) for p in dict.fromkeys(parts)}
-        self._start = {p: world.body_pose(p) for p in self._parts}
-        self.start_poses: Mapping[str, NDArray[np.float64]] = self._start
         self._inertial = {}
+        self._inertial_inv = {}
         for p, b in self._parts.items():
             info = client.getDynamicsInfo(b, -1)
             self._inertial[p] = pose_matrix(info[3], info[4], client)
+            self._inertial_inv[p] = np.linalg.inv(self._inertial[p])
+        self._start: dict[str, NDArray[np.float64]] = {}
+        self.start_poses: Mapping[str, NDArray[np.float64]] = self._start
         self._placed: dict[str, object] = {}
         self._names: dict[tuple[int, int], str] = {}
         self._pairs: dict[tuple[str, ...], list[tuple[int, int, int, int]]] = {}
@@ -141,8 +153,22 @@ class SweepQueries:
         self._self_pairs = [(int(a), int(b)) for a, b in self_pairs]
         self._self_links = sorted({i for pair in self._self_pairs for i in pair})
         self._aabb = client.getAABB
-        self._arm_pose = client.getBasePositionAndOrientation(self.body.body)
+        self._base_pose = client.getBasePositionAndOrientation
         self._part_pose: dict[int, tuple[list[float], list[float]]] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the world afresh (where the parts and the arm's base are): before a sweep."""
+        for p, b in self._parts.items():
+            pos, quat = self._base_pose(b)
+            T = np.eye(4)
+            T[:3, :3] = rotation_matrix(quat)
+            T[:3, 3] = pos
+            self._start[p] = T @ self._inertial_inv[p]  # the root link frame
+        self._arm_pose = self._base_pose(self.body.body)
+        self._part_pose.clear()
+        self._placed.clear()
+        self._detected = False
 
     # ------------------------------------------------------------------ state
 

@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from planners.poe import Screws, joint_products, products_into
+from planners.poe import Screws, joint_products, products_cs
 from planners.trajectory import Trajectory
 
 __all__ = ["sweep_samples"]
@@ -86,8 +86,15 @@ def _stepped(
     Pcur = np.empty((J, 3, 4))
     pc = np.empty(3)
     pl = np.empty(3)
+    E = np.empty((3, 4))
     _quintic_at(t, q, qd, qdd, 0, t0, cur)
-    products_into(revolute, axis, point, cur, Pcur)
+    # cosines and sines follow the steps by angle addition (a step turns < 0.1 rad: its
+    # own by series to 1e-17), from exact values every 64 samples
+    c_last = np.cos(cur)
+    s_last = np.sin(cur)
+    cq = np.empty(J)
+    sq = np.empty(J)
+    products_cs(revolute, axis, point, cur, c_last, s_last, Pcur, E)
     _tcp(Pcur, tcp0, pl)
     T[0] = t0
     Qk[0] = cur
@@ -107,7 +114,20 @@ def _stepped(
         while k < t.size - 2 and t[k + 1] <= cand:
             k += 1
         _quintic_at(t, q, qd, qdd, k, cand, cur)
-        products_into(revolute, axis, point, cur, Pcur)
+        for j in range(J):
+            d = cur[j] - Qk[m - 1, j]
+            if m % 64 == 0 or abs(d) > 0.1:
+                cq[j] = np.cos(cur[j])
+                sq[j] = np.sin(cur[j])
+            else:
+                d2 = d * d
+                cd = 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0 * (1.0 - d2 / 30.0 * (1.0 - d2 / 56.0)))
+                sd = d * (
+                    1.0 - d2 / 6.0 * (1.0 - d2 / 20.0 * (1.0 - d2 / 42.0 * (1.0 - d2 / 72.0)))
+                )
+                cq[j] = c_last[j] * cd - s_last[j] * sd
+                sq[j] = s_last[j] * cd + c_last[j] * sd
+        products_cs(revolute, axis, point, cur, cq, sq, Pcur, E)
         _tcp(Pcur, tcp0, pc)
         r = 0.0
         for j in range(J):
@@ -132,6 +152,8 @@ def _stepped(
         Pk[m] = Pcur
         m += 1
         pl[:] = pc
+        c_last[:] = cq
+        s_last[:] = sq
         now = cand
         k_now = k
         while e < extra.size and extra[e] <= now:
