@@ -174,21 +174,15 @@ class SweepQueries:
 
     @contextmanager
     def restored(self) -> Iterator[None]:
-        """Restore the world (joints, parts, contact cache) on leaving.
+        """Put the arm's joints and the handled parts back (poses and velocities) on leaving.
 
-        The sweep moves only the arm and the parts it handles. When PyBullet holds no
-        contact of theirs, they are put back and their contact cache emptied (moved far
-        away for one collision pass, which drops their pairs); otherwise the whole
-        state is saved and restored (:meth:`sim.world.World.preserved`, about 1 ms).
+        The sweep moves only those. Its contact detections leave contact points of theirs
+        in PyBullet's cache, which a later simulation step would start from: they are
+        dropped (the bodies taken far away for one more detection). The cache held none
+        of theirs before (a replay restores the whole state it found); saving and
+        restoring the whole state (:meth:`sim.world.World.preserved`) costs about 1 ms.
         """
         bodies = [self.body.body, *self._parts.values()]
-        if any(self._contacts(bodyA=b) for b in bodies):
-            try:
-                with self.world.preserved():
-                    yield
-            finally:
-                self._placed.clear()
-            return
         c = self.client
         joints = c.getJointStates(self.body.body, self._joints)
         poses = {b: c.getBasePositionAndOrientation(b) for b in bodies}
