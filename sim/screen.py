@@ -35,6 +35,7 @@ from planners.urdf import model_dir
 from sim.pair_screen import PairScreen, checked_pairs
 from sim.screen_kernel import BodyPrimitives, body_bounds, chunks, compile_bodies, self_flags
 from sim.sweep_queries import SweepQueries
+from sim.sweep_samples import SampleBuffers
 from sim.world import World
 
 __all__ = ["WorldScreen"]
@@ -70,6 +71,7 @@ class WorldScreen:
         bodies: World body names, the columns of :meth:`body_bounds`.
         screws: The arm's screws (the sweep's kinematics).
         pairs: The self-collision screen: every pair of links PyBullet checks.
+        buffers: Memory for a sweep's samples, kept from one sweep to the next.
         unscreened: Link pairs PyBullet checks for self-collision but the sphere model
             does not (sorted name pairs).
     """
@@ -108,6 +110,8 @@ class WorldScreen:
         )
         self._exact_pairs = exact
         self._queries: dict[tuple[object, ...], SweepQueries] = {}
+        self.buffers = SampleBuffers(self.arm.dof)  # the sweep's samples, between sweeps
+        self._work = (np.empty((0, 0, 3)), np.empty((0, 0)))  # body_bounds' work space
 
     def _part_shapes(self, part: str) -> tuple[Obstacle, ...]:
         """A part's collision primitives in its own frame."""
@@ -259,10 +263,15 @@ class WorldScreen:
         pairs = frozenset(tuple(sorted(p)) for p in allowed)
         c = self._compile(items, placed, pairs)  # type: ignore[arg-type]
         p = c.prims
+        G = len(c.gjoint)
+        if self._work[0].shape[0] < len(Q) or self._work[0].shape[1] < G:
+            size = max(len(Q), self._work[0].shape[0])
+            self._work = (np.empty((size, G + 2, 3)), np.empty((G + 2, size)))
+        C, travel = self._work
         return body_bounds(
             P, Q, self.screws.revolute, c.X0, c.gjoint, c.gball, c.gmover, c.gchunk, c.cstart,
             c.cball, c.hstart, c.hpose, c.hhalf, p.kind, p.inv, p.param, p.pball, p.start,
-            p.ball, c.allowed, cap, cap + 0.1,
+            p.ball, c.allowed, cap, cap + 0.1, C, travel,
         )  # fmt: skip
 
     def self_check(

@@ -288,6 +288,8 @@ def body_bounds(
     allowed: NDArray[np.bool_],
     cap: float,
     reach: float,
+    C: NDArray[np.float64],
+    travel: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Per sample, a lower bound on each body's distance to the movers' spheres.
 
@@ -314,6 +316,7 @@ def body_bounds(
         allowed: (movers, B) True where a mover and a body are never checked.
         cap: Bounds above this are reported as ``cap`` [m].
         reach: Gaps are measured up to this [m] (>= ``cap``; farther: fewer measures).
+        C, travel: Work space, at least (N, G, 3) and (G, N).
 
     Returns:
         (N, movers, B) bounds [m] per mover and body: the sphere model's exact distance
@@ -324,14 +327,15 @@ def body_bounds(
     G = gjoint.size
     B = bstart.size - 1
     lb = np.full((N, gmover.max() + 1 if G else 1, B), cap)
-    C = np.empty((N, G, 3))  # each group's bounding-sphere centre at each sample
+    # C: each group's bounding-sphere centre at each sample
     for i in range(N):
         for g in range(G):
             C[i, g, 0], C[i, g, 1], C[i, g, 2] = _carry(P, i, gjoint[g], gball, g)
     # travel[g, i]: how far group g can have moved from sample 0 to sample i (summed steps:
     # its centre's step plus its radius times the turn of its frame, at most the sum of
     # the turning joints' steps before it)
-    travel = np.zeros((G, N))
+    for g in range(G):
+        travel[g, 0] = 0.0
     turn = np.zeros(J)
     for i in range(N - 1):
         acc = 0.0
@@ -364,7 +368,7 @@ def body_bounds(
                     lb[i, mover, b] = gap
                 # the gap proves the samples whose travel since i stays below gap - cap
                 if gap - cap > 0.0:
-                    i = max(i + 1, np.searchsorted(travel[g], travel[g, i] + gap - cap, "left"))
+                    i = max(i + 1, np.searchsorted(travel[g, :N], travel[g, i] + gap - cap, "left"))
                 else:
                     i += 1
     return lb

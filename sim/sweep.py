@@ -209,8 +209,13 @@ def sweep(
     screws = screen.screws if screen is not None else screws_of(arm)
     inside = [e.time for e in events if trajectory.start_time <= e.time <= trajectory.end_time]
     times, Q, P = sweep_samples(
-        trajectory, screws, cfg.max_joint_step, cfg.max_tcp_step, inside
-    )  # a sample at every grasp and release
+        trajectory,
+        screws,
+        cfg.max_joint_step,
+        cfg.max_tcp_step,
+        inside,
+        screen.buffers if screen is not None else None,
+    )  # fmt: skip  (a sample at every grasp and release)
 
     def tcp(t: float) -> NDArray[np.float64]:
         """TCP pose at time t (a sample when t is a tool event)."""
@@ -267,42 +272,45 @@ def sweep(
     pair_queries = 0
 
     def place(ks: NDArray[np.int64]) -> Iterator[tuple[int, list[tuple[int, str]], set[int]]]:
-        """Set each sample of ``ks`` in turn; yields it with its movers and held parts."""
+        """Set each sample of ``ks`` in turn; yields its position in ``ks``, its movers and
+        held parts."""
         if not len(ks):
             return
         qs = Q[ks][:, :, None].tolist()
         poses: dict[str, list] = {}
-        parts = {p for held, _ in interval_state for p in held}
-        if parts:
+        held_parts = {p for held, _ in interval_state for p in held}
+        if held_parts:
             T_tcp = P[ks, -1] @ screws.T0_tcp  # (K, 3, 4)
             eye = np.eye(4)
-            for part in parts:
+            for part in held_parts:
                 grips = np.array([interval_state[run_of[k]][0].get(part, eye) for k in ks])
                 poses[part] = exact.held_poses(T_tcp, grips, part)
         for i, k in enumerate(ks.tolist()):
             held, moved = interval_state[run_of[k]]
             at = {part: poses[part][i] for part in held}
             movers, held_ids = exact.place(qs[i], at, moved)
-            yield k, movers, held_ids
+            yield i, movers, held_ids
 
     bit = [1 << j for j in range(B)]
+    row_of = {arm_name: 0, **{p: 1 + i for i, p in enumerate(parts)}}
 
     def reach_now() -> float:
         """Distances that matter: below the best so far or the required clearance; never
         0, which PyBullet answers by another path (-2.5 mm vs -2.4999999988 mm)."""
         return max(min(best[0], cfg.query_distance), cfg.min_clearance, 1e-6)
 
-    def columns_within(k: int, movers: list[tuple[int, str]], reach: float) -> tuple[int, ...]:
-        """Per mover, the bodies whose bound at sample k allows a distance within ``reach``."""
-        if screen is None:
+    def columns_within(
+        rows: list[list[float]] | None, movers: list[tuple[int, str]], reach: float
+    ) -> tuple[int, ...]:
+        """Per mover, the bodies whose bound (``rows``: per mover, per body) allows a
+        distance within ``reach``, by bit."""
+        if rows is None:
             return (-1,) * len(movers)
         lim = reach + cfg.screen_margin
-        rows = lb[k].tolist()
-        out = []
-        for _, name in movers:
-            row = rows[0 if name == arm_name else 1 + parts.index(name)]
-            out.append(sum(b for b, v in zip(bit, row, strict=True) if v <= lim))
-        return tuple(out)
+        return tuple(
+            sum(b for b, v in zip(bit, rows[row_of[name]], strict=True) if v <= lim)
+            for _, name in movers
+        )
 
     def record(k: int, d: float, where: str | None, close: list[tuple[float, str]]) -> None:
         nonlocal best
@@ -321,37 +329,46 @@ def sweep(
             )
         else:
             self_check = np.ones(n, np.bool_)
-        near = (lb <= near_limit).any(axis=(1, 2)) | self_check
-        bound = lb.min(axis=(1, 2)) if B else np.full(n, np.inf)
+        flat = lb.reshape(n, -1)
+        bound = flat.min(axis=1) if flat.shape[1] else np.full(n, np.inf)
+        near = (bound <= near_limit) | self_check
         nearest_first = np.flatnonzero(near)[np.argsort(bound[near], kind="stable")]
-        for k, movers, held_ids in place(nearest_first):  # contacts where contact may be
+        ks = nearest_first.tolist()
+        rows = lb[nearest_first].tolist() if screen is not None else None
+        checks = self_check[nearest_first].tolist()
+        for i, movers, held_ids in place(nearest_first):  # contacts where contact may be
             queries += 1
             reach = reach_now()
-            columns = columns_within(k, movers, max(reach, cfg.min_clearance))
+            columns = columns_within(rows[i] if rows else None, movers, reach)
             found, d, where, close = exact.probe(
-                float(times[k]), movers, held_ids, columns, reach, cfg.min_clearance,
-                bool(self_check[k]),
+                float(times[ks[i]]), movers, held_ids, columns, reach, cfg.min_clearance,
+                checks[i],
             )  # fmt: skip
             violations.extend(found)
-            record(k, d, where, close)
+            record(ks[i], d, where, close)
         far = np.flatnonzero(~near)
         if screen is not None and far.size and cap - cfg.screen_margin <= best[0]:
             lb = body_bounds(min(best[0], cfg.query_distance) + cfg.screen_margin + 1e-3)
-            bound = lb.min(axis=(1, 2)) if B else np.full(n, np.inf)
+            flat = lb.reshape(n, -1)
+            bound = flat.min(axis=1) if flat.shape[1] else np.full(n, np.inf)
         order = far[np.argsort(bound[far], kind="stable")]  # minimum clearance: nearest first
         stop = int(
             np.searchsorted(
                 bound[order] - cfg.screen_margin, min(best[0], cfg.query_distance), side="right"
             )
         )
-        for k, movers, held_ids in place(order[:stop]):
+        order = order[:stop]
+        rows = lb[order].tolist() if screen is not None else None
+        for i, movers, held_ids in place(order):
+            k = int(order[i])
             if bound[k] - cfg.screen_margin > min(best[0], cfg.query_distance):
                 break
             queries += 1
             reach = reach_now()
             d, where, close = exact.distances(
-                movers, held_ids, columns_within(k, movers, reach), reach, cfg.min_clearance
-            )
+                movers, held_ids, columns_within(rows[i] if rows else None, movers, reach),
+                reach, cfg.min_clearance,
+            )  # fmt: skip
             record(k, d, where, close)
     elapsed = wall.perf_counter() - started
     stats = {

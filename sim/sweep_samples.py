@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from planners.poe import Screws, joint_products, products_cs
 from planners.trajectory import Trajectory
 
-__all__ = ["sweep_samples"]
+__all__ = ["SampleBuffers", "sweep_samples"]
 
 
 def screws_args(
@@ -67,21 +67,22 @@ def _stepped(
     t: NDArray[np.float64], q: NDArray[np.float64], qd: NDArray[np.float64],
     qdd: NDArray[np.float64], revolute: NDArray[np.int64], axis: NDArray[np.float64],
     point: NDArray[np.float64], tcp0: NDArray[np.float64], dq_max: float, dp_max: float,
-    extra: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:  # fmt: skip
-    """Times (M,), positions (M, J) and products (M, J, 3, 4), each step within the bounds.
+    extra: NDArray[np.float64], T: NDArray[np.float64], Qk: NDArray[np.float64],
+    Pk: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int]:  # fmt: skip
+    """Times (M,), positions (M, J) and products (M, J, 3, 4), each step within the bounds:
+    in buffers (``T``, ``Qk``, ``Pk`` or grown copies), returned with M.
 
     Each step is the previous one scaled by how far it stayed within the bounds (at most
     doubled), shortened and tried again when a candidate breaks a bound; a step ends at
-    the next of the sorted ``extra`` times it would pass.
+    the next of the sorted ``extra`` times it would pass. ``T``, ``Qk`` and ``Pk`` are
+    where the samples go first (grown when they fill up): buffers kept between calls
+    spare allocating fresh memory every time.
     """
     J = q.shape[1]
     t0 = t[0]
     t1 = t[-1]
-    cap = 1024
-    T = np.empty(cap)
-    Qk = np.empty((cap, J))
-    Pk = np.empty((cap, J, 3, 4))
+    cap = T.size
     cur = np.empty(J)
     Pcur = np.empty((J, 3, 4))
     pc = np.empty(3)
@@ -159,7 +160,21 @@ def _stepped(
         while e < extra.size and extra[e] <= now:
             e += 1
         dt = step * min(2.0, 0.97 / max(r, 1e-12))
-    return T[:m], Qk[:m], Pk[:m]
+    return T, Qk, Pk, m
+
+
+class SampleBuffers:
+    """Memory for the samples, kept between sweeps (fresh memory is slow to touch)."""
+
+    def __init__(self, dof: int, size: int = 4096) -> None:
+        self.T = np.empty(size)
+        self.Q = np.empty((size, dof))
+        self.P = np.empty((size, dof, 3, 4))
+
+    def keep(self, T: NDArray[np.float64], Q: NDArray[np.float64], P: NDArray[np.float64]) -> None:
+        """Take over buffers a sweep grew."""
+        if T.size > self.T.size:
+            self.T, self.Q, self.P = T, Q, P
 
 
 def sweep_samples(
@@ -168,6 +183,7 @@ def sweep_samples(
     max_joint_step: float,
     max_tcp_step: float,
     extra: Sequence[float] = (),
+    buffers: SampleBuffers | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Sample times (N,), positions (N, dof) and joint products (N, dof, 3, 4).
 
@@ -177,6 +193,8 @@ def sweep_samples(
         max_joint_step: Largest joint step between samples [rad or m].
         max_tcp_step: Largest TCP travel between samples [m].
         extra: Times sampled as well (tool events), within the trajectory.
+        buffers: Memory to put the samples in (the results are views of it, valid until
+            the next call with the same buffers).
     """
     t0, t1 = trajectory.start_time, trajectory.end_time
     tr = trajectory
@@ -188,4 +206,7 @@ def sweep_samples(
         Q = tr.sample(times)
         return times, Q, joint_products(*kin, Q)
     inside = np.unique(np.asarray(extra, dtype=np.float64))
-    return _stepped(tr.t, tr.q, tr.qd, tr.qdd, *args, inside)
+    room = buffers if buffers is not None else SampleBuffers(tr.dof, 1024)
+    T, Q, P, m = _stepped(tr.t, tr.q, tr.qd, tr.qdd, *args, inside, room.T, room.Q, room.P)
+    room.keep(T, Q, P)
+    return T[:m], Q[:m], P[:m]
