@@ -6,17 +6,22 @@ exact one (spheres only over-cover), so a sample whose bound for a body is comfo
 positive needs no exact query against that body: :func:`sim.sweep.sweep` queries
 PyBullet only where a body's bound is within a margin of contact and, for the minimum
 clearance, in increasing order of the bound until it exceeds the best exact value found.
-The bounds come per world body (:func:`sim.screen_kernel.body_bounds`, spheres carried
-by the samples' joint products), with the pairs allowed to touch left out.
+The bounds come per mover (the arm, a held part) and world body
+(:func:`sim.screen_kernel.body_bounds`: spheres carried by the samples' joint products,
+a held part made of boxes measured as boxes against the bodies' boxes), with the pairs
+allowed to touch left out.
 
 The world becomes a scene: primitive obstacles as they are, every URDF body through
 its collision primitives (:func:`planners.scene_urdf.obstacles_from_urdf`), and a held
 part as an attachment of the TCP link at its grip.
 
-Self-collision is screened by :class:`sim.pair_screen.PairScreen` over every pair of
-links PyBullet checks: exact distances where a rate bound cannot prove a pair clear.
-:attr:`WorldScreen.unscreened` lists the pairs the sphere model leaves out (their
-spheres overlap at ``home``), for information.
+Self-collision is screened over every pair of links PyBullet checks
+(:meth:`WorldScreen.self_check`): by the pair's sphere gap, or for the pairs the sphere
+model leaves out (:attr:`WorldScreen.unscreened`: their spheres overlap at ``home``) by
+exact distances cached per cell of the joints they depend on
+(:class:`sim.pair_screen.PairScreen`), each with a bound on how fast the pair's distance
+can change. The screen keeps the sweep's exact queries, caches and buffers between
+sweeps of its world.
 """
 
 from __future__ import annotations
@@ -147,23 +152,6 @@ class WorldScreen:
             model = CollisionModel(self.arm, Scene(tuple(obstacles), attachments))
             self._models[key] = model
         return model
-
-    def bounds(
-        self,
-        Q: NDArray[np.float64],
-        held: Mapping[str, NDArray[np.float64]] | None = None,
-        moved: Mapping[str, NDArray[np.float64]] | None = None,
-    ) -> NDArray[np.float64]:
-        """(N,) lower bounds [m] on the clearance of (N, dof) configurations.
-
-        Args:
-            Q: Configurations.
-            held: Grip (``T_tcp_part``, 4x4) of each part held during these samples.
-            moved: World pose of each part that was put down away from its start.
-        """
-        items = tuple(sorted((held or {}).items()))
-        placed = tuple(sorted((moved or {}).items()))
-        return self._model(items, placed).clearance(Q)
 
     def _compile(
         self,

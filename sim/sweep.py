@@ -15,9 +15,12 @@ verdict. The sphere model of the same world gives, per sample and world body, a 
 bound on their distance: contact queries run only against bodies whose bound comes
 within ``screen_margin`` of contact, and the minimum clearance is searched in increasing
 order of the bound, stopping when the bound exceeds the best exact distance found.
-Self-collision is screened by exact distances of each link pair and a bound on how fast
-they can change (:class:`sim.pair_screen.PairScreen`): the contact query checks the
-links only at samples where some pair comes into contact.
+Self-collision is screened pair by pair, by the pair's sphere gap or, where its spheres
+overlap, by exact distances, each carried to the following samples by a bound on how
+fast the pair's distance can change (:class:`sim.pair_screen.PairScreen`): the links
+are queried only at samples where some pair may come into contact. Both bounds are
+true lower bounds, so the verdict is the one of exact queries at every sample (the
+benchmark and the tests check it); the screen keeps caches and buffers between sweeps.
 """
 
 from __future__ import annotations
