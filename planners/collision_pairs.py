@@ -65,9 +65,7 @@ def adjacent_pairs(
         group_args: Group arrays ``(glink, gstart, spheres, gbound)``.
     """
     has_geometry = {
-        gl: name
-        for name, gl in zip(groups, group_link, strict=True)
-        if name in links.names
+        gl: name for name, gl in zip(groups, group_link, strict=True) if name in links.names
     }
     ignored: set[tuple[str, str]] = set()
     for name, gl in zip(groups, group_link, strict=True):
@@ -86,9 +84,7 @@ def adjacent_pairs(
         ignored.add((a, b))
     # Pairs touching at the home configuration.
     q0 = home(arm)
-    W = sphere_centres(
-        np.asarray(q0, dtype=np.float64)[None], (*fk_args, *group_args[:3])
-    )[0]
+    W = sphere_centres(np.asarray(q0, dtype=np.float64)[None], (*fk_args, *group_args[:3]))[0]
     gstart = group_args[1]
     for g in range(len(groups)):
         for h in range(g + 1, len(groups)):
@@ -127,16 +123,12 @@ def never_colliding(
         return out
 
     never: set[tuple[int, int]] = set()
-    path = (
-        Path(tempfile.gettempdir()) / "robotcell-spheres" / f"never-{digest[:24]}.json"
-    )
+    path = Path(tempfile.gettempdir()) / "robotcell-spheres" / f"never-{digest[:24]}.json"
     if path.is_file():
         try:
             known = json.loads(path.read_text())
             for g, h in pairs:
-                _NEVER_CACHE.setdefault(
-                    (digest, g, h), bool(known.get(f"{g},{h}", False))
-                )
+                _NEVER_CACHE.setdefault((digest, g, h), bool(known.get(f"{g},{h}", False)))
         except (OSError, ValueError):
             pass
     for g, h in pairs:
@@ -152,9 +144,7 @@ def never_colliding(
                 never.add((g, h))
             continue
         step = SWEEP_STEP[len(cols) - 1]
-        axes = [
-            np.append(np.arange(lim.lower[c], lim.upper[c], step), lim.upper[c]) for c in cols
-        ]
+        axes = [np.append(np.arange(lim.lower[c], lim.upper[c], step), lim.upper[c]) for c in cols]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(cols))
         Q = np.tile(q0, (len(grid), 1))
         Q[:, cols] = grid
