@@ -60,7 +60,8 @@ class Verdict:
 
     Attributes:
         ok: True when there is no violation.
-        violations: Every violation found, in time order.
+        violations: Every violation found, in time order (then kind, then place: the
+            order does not depend on the order of the queries that found them).
         min_clearance: Smallest exact distance [m] between the arm (tool, held part)
             and the world over the sweep (negative: penetration); ``inf`` if nothing
             came within the query distance.
@@ -77,7 +78,9 @@ class Verdict:
     stats: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "violations", tuple(sorted(self.violations, key=lambda v: v.time)))
+        kinds = list(ViolationKind)
+        order = sorted(self.violations, key=lambda v: (v.time, kinds.index(v.kind), v.where))
+        object.__setattr__(self, "violations", tuple(order))
         object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
 
     @property

@@ -314,3 +314,25 @@ def test_screened_sweep_gives_the_same_verdict_with_fewer_exact_queries() -> Non
         and first.kind is ViolationKind.COLLISION
         and first.where.endswith("| post")
     )
+
+
+def test_screened_and_exact_sweeps_agree_on_random_moves(rng: np.random.Generator) -> None:
+    from dataclasses import replace
+
+    from bench.validate import pick_place_case
+
+    spec, arm, trajectory, _ = pick_place_case()
+    post = Box("post", T(0.40, 0.08, 0.10), [0.01, 0.01, 0.10])
+    with World(replace(spec, obstacles=(post,))) as world:
+        for case in range(4):
+            # half a second of the pick-and-place, its knots pushed about (into things)
+            a = rng.uniform(0.0, trajectory.duration - 0.5)
+            knots = np.linspace(a, a + 0.5, 3)
+            Q = trajectory.sample(knots) + rng.normal(size=(3, arm.dof)) * (0.02, 0.1)[case % 2]
+            moves = Trajectory(arm.joint_names, knots - a, Q, np.zeros_like(Q), np.zeros_like(Q))
+            grasp = ToolEvent(float(rng.uniform(0.0, 0.5)), ToolAction.GRASP, "battery")
+            checked_sweep(
+                world, "robot", moves, events=[grasp] if case % 2 else [],
+                allowed_contacts=[("robot", "battery")],
+                settings=SweepSettings(min_clearance=(0.0, 0.01)[case // 2]),
+            )  # fmt: skip
