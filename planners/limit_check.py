@@ -137,11 +137,7 @@ def check_limits(
         InputError: mismatched joint names, a rate below 1 kHz, ``tcp_speed`` without
             an arm, or a non-positive ``tcp_speed`` / negative ``rtol``.
     """
-    if tuple(limits.names) != traj.joint_names:
-        raise InputError(
-            f"limits.names: {list(limits.names)} differ from the trajectory's"
-            f" {list(traj.joint_names)}"
-        )
+    limits.require_names(traj.joint_names)
     if not (np.isfinite(rate_hz) and rate_hz >= 1000.0):
         raise InputError(f"rate_hz: expected >= 1000, got {rate_hz!r}")
     if not (np.isfinite(rtol) and rtol >= 0):
@@ -308,11 +304,7 @@ def peak_ratios(traj: Trajectory, limits: JointLimits) -> dict[LimitKind, float]
     Raises:
         InputError: mismatched joint names.
     """
-    if tuple(limits.names) != traj.joint_names:
-        raise InputError(
-            f"limits.names: {list(limits.names)} differ from the trajectory's"
-            f" {list(traj.joint_names)}"
-        )
+    limits.require_names(traj.joint_names)
     if traj.t.size < 2:
         over = np.maximum(traj.q[0] - limits.upper, limits.lower - traj.q[0]) / (
             limits.upper - limits.lower

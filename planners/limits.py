@@ -65,6 +65,11 @@ class JointLimits:
         except KeyError:
             raise UnknownNameError("joint", joint, self.names) from None
 
+    def require_names(self, names: tuple[str, ...], what: str = "the trajectory's") -> None:
+        """Raise InputError unless ``names`` are these joints in this order."""
+        if tuple(names) != self.names:
+            raise InputError(f"limits.names: {list(self.names)} differ from {what} {list(names)}")
+
     def within(self, q: npt.ArrayLike, tol: float = 0.0) -> NDArray[np.bool_]:
         """Whether each configuration lies within the position limits.
 

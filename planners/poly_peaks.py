@@ -18,7 +18,6 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from planners.errors import InputError
 from planners.limits import JointLimits
 from planners.trajectory import Trajectory
 
@@ -247,11 +246,7 @@ def interval_peaks(traj: Trajectory, limits: JointLimits) -> NDArray[np.float64]
     Raises:
         InputError: mismatched joint names.
     """
-    if tuple(limits.names) != traj.joint_names:
-        raise InputError(
-            f"limits.names: {list(limits.names)} differ from the trajectory's"
-            f" {list(traj.joint_names)}"
-        )
+    limits.require_names(traj.joint_names)
     if traj.t.size < 2:
         out = np.zeros((4, traj.dof))
         out[0] = np.maximum(0.0, np.maximum(traj.q[0] - limits.upper, limits.lower - traj.q[0]))

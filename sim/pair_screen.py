@@ -37,29 +37,13 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from planners.urdf_pose import origin_pose
 from sim.arm_body import ArmBody
 from sim.world import World
 
 __all__ = ["PairScreen", "checked_pairs"]
 
 _REVOLUTE, _PRISMATIC = 0, 1  # PyBullet joint types
-
-
-def _origin(el: ET.Element | None) -> NDArray[np.float64]:
-    """A URDF ``<origin xyz rpy>`` as a 4x4 pose."""
-    T = np.eye(4)
-    if el is None:
-        return T
-    x, y, z = (float(v) for v in el.get("xyz", "0 0 0").split())
-    r, p, w = (float(v) for v in el.get("rpy", "0 0 0").split())
-    cr, sr, cp, sp, cw, sw = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(w), np.sin(w)
-    T[:3, :3] = [
-        [cw * cp, cw * sp * sr - sw * cr, cw * sp * cr + sw * sr],
-        [sw * cp, sw * sp * sr + cw * cr, sw * sp * cr - cw * sr],
-        [-sp, cp * sr, cp * cr],
-    ]
-    T[:3, 3] = (x, y, z)
-    return T
 
 
 @dataclass(frozen=True)
@@ -215,7 +199,7 @@ class PairScreen:
             shapes = []
             el = links.get(names[i])
             for col in [] if el is None else el.findall("collision"):
-                T = T_link @ _origin(col.find("origin"))
+                T = T_link @ origin_pose(col.find("origin"))
                 geom = col.find("geometry")
                 g = None if geom is None or len(geom) == 0 else geom[0]
                 if g is not None and g.tag == "sphere":
