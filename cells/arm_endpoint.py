@@ -306,9 +306,6 @@ class ArmEndpoint:
         self.close()
 
 
-DEFAULT_TOOLS = {"ur5e": "screwdriver", "panda": "franka_hand"}
-
-
 def serve_arm(
     robot: str,
     bind: str,
@@ -320,11 +317,12 @@ def serve_arm(
     ready: Callable[[ArmEndpoint], None] | None = None,
     realtime_priority: int = 0,
     exit_with_parent: bool = False,
+    tool: str | None = None,
 ) -> None:
     """Load ``robot``, simulate it in PyBullet and serve it until ``shutdown``.
 
     Args:
-        robot: Arm model name (its usual tool is mounted: see ``DEFAULT_TOOLS``).
+        robot: Arm model name.
         bind: Stream endpoint.
         rate_hz: Stream and physics rate [Hz].
         keys_dir: CURVE key directory.
@@ -335,17 +333,19 @@ def serve_arm(
         realtime_priority: SCHED_FIFO priority of this process, 0 for none.
         exit_with_parent: Stop serving when the parent process dies (benchmarks and
             tests start the arm as a child; an orphan must not keep a core busy).
+        tool: Tool model on the flange; by default the arm's usual one
+            (``default_tool`` in its ``arm.toml``).
     """
     if realtime_priority > 0:
         request_realtime(realtime_priority)
-    from planners.arm import load_arm
+    from planners.arm import default_tool, load_arm
     from sim.sim_arm import SimArm
 
     if insecure_plaintext is False and keys_dir is None:
         from cells.security import SecurityError
 
         raise SecurityError("no key directory: CURVE is on by default (see `cellctl keys`)")
-    arm = load_arm(robot, DEFAULT_TOOLS.get(robot))
+    arm = load_arm(robot, tool if tool is not None else default_tool(robot))
     sim = SimArm(arm, rate_hz)
     try:
         core = ArmCore(sim, rate_hz, watchdog_s)

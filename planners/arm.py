@@ -32,7 +32,7 @@ from planners.ik_kernel import serial_chain
 from planners.limits import JointLimits
 from planners.urdf import model_dir, model_names, parse_urdf
 
-__all__ = ["Arm", "Tool", "arm_names", "load_arm", "load_tool", "tool_names"]
+__all__ = ["Arm", "Tool", "arm_names", "default_tool", "load_arm", "load_tool", "tool_names"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -46,6 +46,23 @@ def arm_names() -> list[str]:
 def tool_names() -> list[str]:
     """Model folders that describe a tool (hold a ``tool.toml``)."""
     return [n for n in model_names() if (model_dir(n) / "tool.toml").is_file()]
+
+
+def default_tool(name: str) -> str | None:
+    """The tool arm ``name`` usually carries (``default_tool`` in its ``arm.toml``), if any.
+
+    Raises:
+        UnknownNameError: no such arm; the message lists the valid ones.
+        ModelError: the named tool is not a tool model.
+    """
+    if name not in arm_names():
+        raise UnknownNameError("arm", name, arm_names())
+    path = model_dir(name) / "arm.toml"
+    tool = _read_toml(path).get("default_tool")
+    if tool is not None and tool not in tool_names():
+        raise ModelError(f"{path}:default_tool: {tool!r} is not a tool; expected one of "
+                         f"{', '.join(tool_names())}")  # fmt: skip
+    return tool
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -123,3 +123,12 @@ def test_missing_and_malformed_urdf_raise_model_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match=r"gone\.obj"):
         parse_urdf(no_mesh)
+
+
+def test_default_tool_comes_from_the_arm_folder() -> None:
+    from planners.arm import default_tool
+
+    assert default_tool("ur5e") == "screwdriver"
+    assert default_tool("panda") == "franka_hand"
+    with pytest.raises(UnknownNameError, match="panda"):
+        default_tool("kuka")
