@@ -11,9 +11,9 @@ The bounds come per mover (the arm, a held part) and world body
 a held part made of boxes measured as boxes against the bodies' boxes), with the pairs
 allowed to touch left out.
 
-The world becomes a scene: primitive obstacles as they are, every URDF body through
-its collision primitives (:func:`planners.scene_urdf.obstacles_from_urdf`), and a held
-part as an attachment of the TCP link at its grip.
+The world becomes a scene through :class:`sim.world_scene.WorldScene` (the one the cell's
+planner uses): primitive obstacles as they are, every URDF body through its collision
+primitives, and a held part as an attachment of the TCP link at its grip.
 
 Self-collision is screened over every pair of links PyBullet checks
 (:meth:`WorldScreen.self_check`): by the pair's sphere gap, or for the pairs the sphere
@@ -27,21 +27,20 @@ sweeps of its world.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from planners.collision import CollisionModel
 from planners.poe import Screws, screws_of
-from planners.scene import Attachment, Box, Obstacle, Scene
-from planners.scene_urdf import obstacles_from_urdf
-from planners.urdf import model_dir
+from planners.scene import Box, Obstacle
 from sim.pair_screen import PairScreen, checked_pairs
 from sim.screen_kernel import BodyPrimitives, body_bounds, chunks, compile_bodies, self_flags
 from sim.sweep_queries import SweepQueries
 from sim.sweep_samples import SampleBuffers
 from sim.world import World
+from sim.world_scene import WorldScene
 
 __all__ = ["WorldScreen"]
 
@@ -84,12 +83,7 @@ class WorldScreen:
     def __init__(self, world: World, arm_name: str) -> None:
         self.world = world
         self.arm = world.arm(arm_name).arm
-        self._bodies: dict[str, tuple[Obstacle, ...]] = {}
-        for body in world.spec.bodies:
-            path = model_dir(body.model) / f"{body.model}.urdf"
-            self._bodies[body.name] = obstacles_from_urdf(path, body.pose, prefix=body.name)
-        self._local: dict[str, tuple[Obstacle, ...]] = {}
-        self._models: dict[tuple[tuple[str, bytes], ...], CollisionModel] = {}
+        self.scene = WorldScene(world.spec, self.arm)  # the sphere models, by held parts
         base = self._model(())
         ignored = {tuple(sorted(p)) for p in base.ignored}
         self.unscreened: frozenset[tuple[str, str]] = frozenset(
@@ -118,40 +112,12 @@ class WorldScreen:
         self.buffers = SampleBuffers(self.arm.dof)  # the sweep's samples, between sweeps
         self._work = (np.empty((0, 0, 3)), np.empty((0, 0)))  # body_bounds' work space
 
-    def _part_shapes(self, part: str) -> tuple[Obstacle, ...]:
-        """A part's collision primitives in its own frame."""
-        if part not in self._local:
-            spec = next(b for b in self.world.spec.bodies if b.name == part)
-            path = model_dir(spec.model) / f"{spec.model}.urdf"
-            self._local[part] = obstacles_from_urdf(path, np.eye(4), prefix=part)
-        return self._local[part]
-
     def _model(
         self,
         held: tuple[tuple[str, NDArray[np.float64]], ...],
         moved: tuple[tuple[str, NDArray[np.float64]], ...] = (),
     ) -> CollisionModel:
-        key = tuple((n, np.round(T, 9).tobytes()) for n, T in (*held, ("|", np.eye(4)), *moved))
-        model = self._models.get(key)
-        if model is None:
-            held_names = {name for name, _ in held}
-            poses = dict(moved)
-            obstacles: list[Obstacle] = list(self.world.spec.obstacles)
-            for name, shapes in self._bodies.items():
-                if name in held_names:
-                    continue
-                if name in poses:  # a part put down elsewhere: its shapes at its new pose
-                    T = poses[name]
-                    obstacles.extend(replace(o, pose=T @ o.pose) for o in self._part_shapes(name))
-                else:
-                    obstacles.extend(shapes)
-            attachments = tuple(
-                Attachment(name, self.arm.tcp_link, grip, self._part_shapes(name))
-                for name, grip in held
-            )
-            model = CollisionModel(self.arm, Scene(tuple(obstacles), attachments))
-            self._models[key] = model
-        return model
+        return self.scene.model(dict(held), dict(moved))
 
     def _compile(
         self,
@@ -203,7 +169,7 @@ class WorldScreen:
         hT0: list[NDArray[np.float64]] = []
         hhalf: list[NDArray[np.float64]] = []
         for name, _, _ in groups:
-            own = self._part_shapes(name) if name in grips else ()
+            own = self.scene.part_shapes(name) if name in grips else ()
             if own and all(isinstance(o, Box) for o in own):
                 for o in own:
                     assert isinstance(o, Box)
