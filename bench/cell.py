@@ -7,8 +7,10 @@ built):
 
 * **plan**: every operation's program (IK, transfers on the sphere model, Cartesian
   lines, timing under joint limits and TCP caps);
-* **validate**: the exact sweep with the sphere screen, then the 1 kHz physics replay;
-  **sweep only** is the sweep alone (the kinematic check without physics);
+* **validate**: the exact sweep with the sphere screen, then the 1 kHz physics replay
+  (with ``workers`` > 1 the replays of the cycle's groups run side by side in that many
+  worker processes, started in the warm-up); **sweep only** is the sweep alone (the
+  kinematic check without physics);
 * **cycle time**: simulated time of the cycle (the programs back to back, the spindle
   included, back to ``ready``), per screw or per placed part.
 
@@ -34,12 +36,17 @@ _HERE = Path(__file__).resolve().parent.parent / "cells"
 CELLS = (_HERE / "phone_screw.toml", _HERE / "phone_pick_place.toml")
 
 
-def run(repeats: int = 5, progress: Console | None = None) -> dict[str, Any]:
-    """Measure both reference cells; returns ``{"cells": [...]}`` with medians."""
+def run(
+    repeats: int = 5, progress: Console | None = None, workers: int | None = None
+) -> dict[str, Any]:
+    """Measure both reference cells; returns ``{"cells": [...]}`` with medians.
+
+    ``workers``: replay processes, overriding each cell file's ``[validation] workers``.
+    """
     rows = []
     for path in CELLS:
         cell = load_cell(path)
-        with CellController(cell, seed=0) as c:
+        with CellController(cell, seed=0, workers=workers) as c:
             if progress is not None:
                 progress.print(f"{cell.name}: warm-up cycle (compiles kernels, builds models)")
             c.validate(c.plan_cycle())
@@ -73,6 +80,7 @@ def run(repeats: int = 5, progress: Console | None = None) -> dict[str, Any]:
                 "cell": cell.name,
                 "unit": "screw" if screws else "part",
                 "units": units,
+                "workers": c.workers,
                 "plan_s": med_plan,
                 "validate_s": med_full,
                 "sweep_only_s": med_sweep,
@@ -91,14 +99,14 @@ def run(repeats: int = 5, progress: Console | None = None) -> dict[str, Any]:
 def print_table(console: Console, result: dict[str, Any]) -> None:
     """Print the figures."""
     table = Table(title=f"Reference cells: one cycle (median of {result['repeats']} runs)")
-    cols = ("cell", "plan s", "validate s", "sweep only s", "plan+validate s", "cycle s",
-            "per screw/part s", "takt s", "min clearance mm")  # fmt: skip
+    cols = ("cell", "workers", "plan s", "validate s", "sweep only s", "plan+validate s",
+            "cycle s", "per screw/part s", "takt s", "min clearance mm")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="right")
     for r in result["cells"]:
         table.add_row(
-            r["cell"], f"{r['plan_s']:.3f}", f"{r['validate_s']:.3f}", f"{r['sweep_only_s']:.3f}",
-            f"{r['plan_validate_s']:.3f}", f"{r['cycle_time_s']:.2f}",
+            r["cell"], str(r["workers"]), f"{r['plan_s']:.3f}", f"{r['validate_s']:.3f}",
+            f"{r['sweep_only_s']:.3f}", f"{r['plan_validate_s']:.3f}", f"{r['cycle_time_s']:.2f}",
             f"{r['cycle_time_per_unit_s']:.2f} / {r['unit']}", f"{r['takt_s']:.1f}",
             f"{r['min_clearance_m'] * 1e3:.2f}",
         )  # fmt: skip

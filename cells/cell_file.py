@@ -49,6 +49,7 @@ T = TypeVar("T")
 _MAX_TORQUE = 5.0  # N m: far above any M1.2-M1.6 screw; a larger value is a unit mistake
 _MAX_SPEED = 5.0  # m/s
 _MAX_DISTANCE = 10.0  # m: any coordinate in a cell
+_MAX_WORKERS = 64  # validation worker processes: far above any machine this runs on
 
 
 def part_model_names() -> list[str]:
@@ -299,6 +300,15 @@ def _reaction(t: TomlTable | None) -> ReactionPolicy:
     return ReactionPolicy(reactions, retries, after)
 
 
+def _validation_workers(t: TomlTable | None) -> int:
+    """``[validation] workers``: processes for the physics replays (default 1, serial)."""
+    if t is None:
+        return 1
+    workers = t.integer("workers", 1, _MAX_WORKERS, default=1)
+    t.finish()
+    return workers
+
+
 def _unique(items: list[tuple[TomlTable, str]], what: str, seen: dict[str, str]) -> None:
     for t, name in items:
         if name in seen:
@@ -406,11 +416,12 @@ def _load(file: str, data: dict[str, Any]) -> Cell:
 
     speeds = _speeds(root, bool(holes))
     reaction = _reaction(root.table("reaction", required=False))
+    workers = _validation_workers(root.table("validation", required=False))
     root.finish()
     return Cell(
         path=Path(file), name=name, takt=takt, robots=robots, fixtures=fixtures, parts=parts,
         holes=holes, screws=screws, feeds=feeds, speeds=speeds, reaction=reaction,
-        screw_order=screw_order,
+        screw_order=screw_order, validation_workers=workers,
     )  # fmt: skip
 
 

@@ -317,6 +317,8 @@ class Cell:
         speeds: TCP speed caps per segment kind.
         reaction: What to do after each NOK tightening reason.
         screw_order: The order of the holes: the shortest cycle, or the file's.
+        validation_workers: Processes that run the physics replays of a cycle's
+            validation (1: in the controller's own process, one after the other).
     """
 
     path: Path
@@ -331,6 +333,7 @@ class Cell:
     speeds: SpeedLimits
     reaction: ReactionPolicy
     screw_order: ScrewOrder = ScrewOrder.SHORTEST
+    validation_workers: int = 1
 
     def robot(self, name: str) -> Robot:
         """Robot ``name``; UnknownNameError lists the robots."""

@@ -173,12 +173,16 @@ def bench_collision(json_out: JsonOut = None) -> None:
 @bench_app.command("cell")
 def bench_cell(
     repeats: Annotated[int, typer.Option(min=1, help="Cycles planned and validated.")] = 5,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replay worker processes (default: each cell file's)."),
+    ] = None,
     json_out: JsonOut = None,
 ) -> None:
     """Both reference cells: plan + validate wall time per cycle, cycle time per screw/part."""
     from bench.cell import print_table, run
 
-    result = run(repeats=repeats, progress=console)
+    result = run(repeats=repeats, progress=console, workers=workers)
     print_table(console, result)
     _write_json(json_out, result)
 

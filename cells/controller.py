@@ -10,8 +10,10 @@ for each cycle:
    releases and placed-part poses), plus each segment's own TCP speed cap. Programs in
    which no body is grasped twice are validated as one trajectory, so parts put down
    earlier in the cycle are where they were put; each screw is its own group (the
-   presenter offers a new screw each time). A cycle with a violation does not run: the
-   run stops with the violation as its reason;
+   presenter offers a new screw each time). With more than one validation worker the
+   groups are swept here and replayed side by side in worker processes
+   (:class:`sim.replay_pool.ReplayPool`), with the same verdict. A cycle with a
+   violation does not run: the run stops with the violation as its reason;
 3. **execute** each program on the simulated arm (:class:`sim.sim_arm.SimArm`, position
    control at 1 kHz) and the simulated spindle (:func:`sim.spindle.tighten`) at each
    drive; the arm's tracking error is watched;
@@ -31,8 +33,10 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +49,7 @@ from cells.tightening import Judgement, Reaction, Reason, classify
 from planners.errors import InputError, RobotCellError
 from planners.trajectory import Trajectory
 from sim.replay import ReplaySettings, ToolAction, ToolEvent
+from sim.replay_pool import ReplayJob, ReplayPool
 from sim.screen import WorldScreen
 from sim.sim_arm import SimArm
 from sim.spindle import Fault, TighteningTrace, tighten
@@ -169,6 +174,8 @@ class CellController:
         store: Where records go (``None``: nothing is recorded).
         injections: Faults to plant, by tightening index in the run.
         physics: Validate with the physics replay too (the sweep always runs).
+        workers: Processes for the physics replays (``None``: the cell file's
+            ``[validation] workers``; 1: serial, in this process).
     """
 
     def __init__(
@@ -179,7 +186,13 @@ class CellController:
         store: ResultsStore | None = None,
         injections: Sequence[Injection] = (),
         physics: bool = True,
+        workers: int | None = None,
     ) -> None:
+        workers = cell.validation_workers if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(f"workers: got {workers!r}, expected an integer >= 1")
+        self.workers = workers
+        self._pool: ReplayPool | None = None  # started on the first parallel validation
         self.cell = cell
         self.planner = TaskPlanner(cell, seed=seed)
         self.robot = self.planner.robot
@@ -199,7 +212,10 @@ class CellController:
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        """Release the simulators."""
+        """Release the simulators and the replay workers."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self.sim.close()
         self.world.close()
 
@@ -235,7 +251,13 @@ class CellController:
     def validate(self, programs: Sequence[Program]) -> Verdict:
         """Validate programs that run one after the other; the first violation wins.
 
-        Per-segment TCP caps are checked here; the sweep checks the largest cap.
+        Per-segment TCP caps are checked here; the sweep checks the largest cap. With
+        ``workers`` > 1 every group is swept first (up to the first that fails), then
+        their replays run in the worker processes; the verdicts merge in group order
+        exactly as the serial path's.
+
+        Raises:
+            ReplayPoolError: a replay worker died (the programs are not validated).
         """
         for program in programs:
             capped = program.tcp_cap_violations(self.arm)
@@ -252,6 +274,8 @@ class CellController:
         allowed += [(p, f.name) for p in parts for f in self.cell.fixtures.values()]
         allowed += [(SCREW_BODY, f.name) for f in self.cell.fixtures.values()]
         self.world.reset()
+        parallel = self.physics and self.workers > 1
+        swept: list[tuple[Verdict, Future[Any]]] = []  # the parallel path's sweeps, replays
         placed: dict[str, NDArray[np.float64]] = {}
         for group in _groups(programs):
             traj, events = _joined(group)
@@ -268,14 +292,39 @@ class CellController:
                 sweep_settings=sweep_settings,
                 replay_settings=replay_settings,
                 screen=None if placed else self.screen,
-                physics=self.physics,
+                physics=self.physics and not parallel,
                 fastened=(SCREW_BODY,),
             )
-            verdict = verdict.merged(result)
+            if parallel:
+                job = ReplayJob(self.robot.name, traj, tuple(events), targets, tuple(allowed),
+                                replay_settings, (SCREW_BODY,), dict(placed))  # fmt: skip
+                swept.append((result, self._replay_pool().submit(job)))  # runs while we sweep
+            else:
+                verdict = verdict.merged(result)
             if not result.ok:
                 break
             placed.update(targets)
         self.world.reset()
+        return self._replayed(swept) if parallel else verdict
+
+    def _replay_pool(self) -> ReplayPool:
+        """The replay workers, started for the current world and worker count."""
+        pool = self._pool
+        if pool is None or pool.spec is not self.world.spec or pool.workers != self.workers:
+            if pool is not None:
+                pool.close()
+            pool = self._pool = ReplayPool(self.world.spec, self.workers)
+        return pool
+
+    def _replayed(self, swept: Sequence[tuple[Verdict, Future[Any]]]) -> Verdict:
+        """Each group's sweep merged with its replay (from the pool), in group order, up
+        to the first group with a violation: the serial path's verdict."""
+        verdict = Verdict(())
+        for sweep, future in swept:
+            result = sweep.merged(self._replay_pool().result(future))
+            verdict = verdict.merged(result)
+            if not result.ok:
+                break
         return verdict
 
     # ------------------------------------------------------------------ execute
