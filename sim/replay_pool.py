@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import pickle
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -95,10 +96,27 @@ def _picklable(spec: WorldSpec) -> WorldSpec:
 # ---------------------------------------------------------------------- in a worker
 _world: World | None = None
 
+# A worker's first code (run by exec, so that nothing of ``sim`` is imported before it):
+# PyBullet is imported with stderr closed, as ``cellctl`` does (its C code prints a build
+# banner there), then the world is built from the pickled spec ``blob``.
+_BOOT = """
+import os
+saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull, 2)
+try:
+    import pybullet
+finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+from sim.replay_pool import _start
+_start(blob)
+"""
 
-def _start(spec: WorldSpec) -> None:
+
+def _start(blob: bytes) -> None:
     global _world
-    _world = World(spec)
+    _world = World(pickle.loads(blob))
 
 
 def _work(job: ReplayJob) -> tuple[tuple[Violation, ...], dict[str, Any]]:
@@ -127,7 +145,7 @@ class ReplayPool:
         self.spec = spec
         self.workers = workers
         self._context = context
-        self._shipped = _picklable(spec)
+        self._shipped = pickle.dumps(_picklable(spec))
         self._executor: ProcessPoolExecutor | None = None
 
     def submit(self, job: ReplayJob) -> Future[Any]:
@@ -136,8 +154,8 @@ class ReplayPool:
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context(self._context),
-                initializer=_start,
-                initargs=(self._shipped,),
+                initializer=exec,
+                initargs=(_BOOT, {"blob": self._shipped}),
             )
         try:
             return self._executor.submit(_work, job)
