@@ -270,6 +270,10 @@ def serve_arm_cmd(
     bind: Annotated[
         str, typer.Option("--bind", help="Stream endpoint, e.g. tcp://127.0.0.1:5555.")
     ],
+    tool: Annotated[
+        str | None,
+        typer.Option("--tool", help="Tool on the flange (default: the arm.toml's default_tool)."),
+    ] = None,
     rate: Annotated[
         float, typer.Option("--rate", min=1, max=10_000, help="Stream rate [Hz].")
     ] = 1000.0,
@@ -298,7 +302,7 @@ def serve_arm_cmd(
 
     serve_arm(
         robot, bind, rate, str(keys) if keys else None, insecure_plaintext, watchdog_ms / 1e3,
-        command_bind, ready, rt_priority,
+        command_bind, ready, rt_priority, tool=tool,
     )  # fmt: skip
 
 
