@@ -8,8 +8,10 @@ a replay in a worker gives what :func:`sim.replay.replay` gives in the caller's 
 after the same reset and poses.
 
 Workers are started with ``spawn`` (never ``fork``: the parent may already run PyBullet
-and numba threads), on first use. A worker that dies breaks the pool: the replays
-waiting on it raise :class:`ReplayPoolError` (nothing passes silently), and the next
+and numba threads), on first use. A worker that dies breaks the pool, and a worker that
+does not answer in time (``timeout`` plus twice the trajectory's duration: a replay runs
+about ten times faster than real time) is killed with the rest: the replays waiting on
+them raise :class:`ReplayPoolError` (nothing passes silently, nothing hangs), and the next
 use starts new workers.
 """
 
@@ -21,6 +23,7 @@ import multiprocessing
 import pickle
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,17 +136,25 @@ class ReplayPool:
         spec: The world every worker builds once.
         workers: Number of processes (>= 1).
         context: ``spawn`` or ``forkserver`` (``fork`` is refused).
+        timeout: Longest wait for a job's verdict [s] beyond twice its trajectory's
+            duration (the first job also waits for the workers to start: ~2-5 s).
 
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, spec: WorldSpec, workers: int, context: str = "spawn") -> None:
+    def __init__(
+        self, spec: WorldSpec, workers: int, context: str = "spawn", timeout: float = 60.0
+    ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers: got {workers!r}, expected an integer >= 1")
         if context not in ("spawn", "forkserver"):
             raise InputError(f"context: got {context!r}, expected 'spawn' or 'forkserver'")
+        if not timeout > 0:
+            raise InputError(f"timeout: got {timeout!r}, expected a positive number of seconds")
         self.spec = spec
         self.workers = workers
+        self.timeout = float(timeout)
+        self._waits: dict[Future[Any], float] = {}
         self._context = context
         self._shipped = pickle.dumps(_picklable(spec))
         self._executor: ProcessPoolExecutor | None = None
@@ -158,20 +169,30 @@ class ReplayPool:
                 initargs=(_BOOT, {"blob": self._shipped}),
             )
         try:
-            return self._executor.submit(_work, job)
+            future = self._executor.submit(_work, job)
         except BrokenProcessPool as exc:
             raise self._broken(exc) from None
+        self._waits[future] = self.timeout + 2.0 * job.trajectory.duration
+        return future
 
     def result(self, future: Future[Any]) -> Verdict:
         """The verdict of a submitted job (waits for it).
 
         Raises:
-            ReplayPoolError: its worker died or could not start.
+            ReplayPoolError: its worker died, could not start or did not answer in time.
         """
+        wait = self._waits.pop(future, self.timeout)
         try:
-            violations, stats = future.result()
+            violations, stats = future.result(timeout=wait)
         except BrokenProcessPool as exc:
             raise self._broken(exc) from None
+        except FutureTimeout:
+            self._kill()
+            logger.error("replay worker did not answer in %.1f s: workers killed", wait)
+            raise ReplayPoolError(
+                f"physics replay: no verdict from a worker process within {wait:.1f} s "
+                "(workers killed); the programs are not validated"
+            ) from None
         return Verdict(violations, stats=stats)
 
     def replay(self, jobs: list[ReplayJob]) -> list[Verdict]:
@@ -187,8 +208,23 @@ class ReplayPool:
             "the programs are not validated"
         )
 
+    def _kill(self) -> None:
+        """Kill the workers now (a hung one would make :meth:`close` wait forever)."""
+        executor, self._executor = self._executor, None
+        self._waits.clear()
+        if executor is None:
+            return
+        # ProcessPoolExecutor offers no terminate before Python 3.14: its process table.
+        processes = list(getattr(executor, "_processes", {}).values())
+        for process in processes:
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5.0)
+
     def close(self) -> None:
         """Stop the workers (waits for running jobs; pending ones are dropped)."""
+        self._waits.clear()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=True, cancel_futures=True)

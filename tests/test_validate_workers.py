@@ -7,8 +7,10 @@ start); a four-hole copy of the reference screw cell keeps each validation short
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +93,30 @@ def test_a_dead_worker_fails_the_validation(
     os.kill(pids[0], signal.SIGKILL)
     with pytest.raises(ReplayPoolError, match="worker process died"):
         controller.validate(programs)
+
+
+def test_a_hung_worker_fails_the_validation_in_time(
+    controller: CellController, programs: list[Program]
+) -> None:
+    home = programs[-1:]  # a short move: the wait is the timeout + twice its duration
+    assert controller.validate(home).ok  # the workers are up
+    pool = controller._pool
+    assert pool is not None and pool._executor is not None
+    pids = list(pool._executor._processes)  # type: ignore[attr-defined]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # alive, never answering
+    timeout, pool.timeout = pool.timeout, 0.2
+    try:
+        started = time.monotonic()
+        with pytest.raises(ReplayPoolError, match=r"no verdict .* within"):
+            controller.validate(home)
+        assert time.monotonic() - started < 0.2 + 2 * home[0].duration + 5.0
+    finally:
+        pool.timeout = timeout
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert controller.validate(home).ok  # new workers
 
 
 def test_planted_box_in_a_later_group_is_found_as_in_serial(
