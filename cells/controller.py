@@ -49,7 +49,7 @@ from cells.tightening import Judgement, Reaction, Reason, classify
 from planners.errors import InputError, RobotCellError
 from planners.trajectory import Trajectory
 from sim.replay import ReplaySettings, ToolAction, ToolEvent
-from sim.replay_pool import ReplayJob, ReplayPool
+from sim.replay_pool import ReplayJob, ReplayPool, ReplayPoolError
 from sim.screen import WorldScreen
 from sim.sim_arm import SimArm
 from sim.spindle import Fault, TighteningTrace, tighten
@@ -377,7 +377,11 @@ class CellController:
         if not self.first_programs:
             self.first_programs = list(programs)
         t0 = time.perf_counter()
-        verdict = self.validate(programs)
+        try:
+            verdict = self.validate(programs)
+        except ReplayPoolError as exc:  # not validated: the cycle must not run
+            why = f"validation: {exc}"
+            return self._refused(index, serial, why, plan_time, time.perf_counter() - t0)
         validate_time = time.perf_counter() - t0
         if not verdict.ok:
             why = f"validation: {verdict.first}"

@@ -93,6 +93,13 @@ def test_a_dead_worker_fails_the_validation(
     os.kill(pids[0], signal.SIGKILL)
     with pytest.raises(ReplayPoolError, match="worker process died"):
         controller.validate(programs)
+    controller.validate(programs[:1])  # new workers
+    pool = controller._pool
+    assert pool is not None and pool._executor is not None
+    os.kill(next(iter(pool._executor._processes)), signal.SIGKILL)  # type: ignore[attr-defined]
+    cycle = controller.run_cycle(0)  # a cycle whose validation failed does not run
+    assert cycle.verdict == "ABORTED" and cycle.stop and cycle.operations == []
+    assert "worker process died" in (cycle.reason or "")
 
 
 def test_a_hung_worker_fails_the_validation_in_time(
