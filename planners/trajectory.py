@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,15 +334,22 @@ class Trajectory:
         """
         p = Path(path)
         suffix = p.suffix.lower()
+        if suffix not in (".json", ".npz"):
+            raise InputError(f"path: {p.name!r} must end in .npz or .json")
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
         if suffix == ".json":
             try:
                 data = json.loads(p.read_text())
-            except json.JSONDecodeError as exc:
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputError(f"{p}: not valid JSON: {exc}") from None
             return cls.from_dict(data, str(p))
         if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    data = {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise InputError(f"{p}: not a readable .npz archive: {exc}") from None
             doc: dict[str, Any] = {
                 "format": str(data["format"]) if "format" in data else None,
                 "version": int(data["version"]) if "version" in data else None,

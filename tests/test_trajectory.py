@@ -138,3 +138,23 @@ def test_json_form_is_plain_and_checked(traj: Trajectory, tmp_path: Path) -> Non
         Trajectory.load(path)
     with pytest.raises(InputError, match=r"\.npz or \.json"):
         traj.save(tmp_path / "traj.csv")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.npz", None, "no such file"),
+        ("junk.npz", b"not an archive", "not a readable .npz"),
+        ("cut.npz", b"PK\x03\x04 cut short", "not a readable .npz"),
+        ("junk.json", b"\xff\xfe{", "not valid JSON"),
+    ],
+)
+def test_load_of_a_bad_file_names_it(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as info:
+        Trajectory.load(path)
+    assert name in str(info.value)
