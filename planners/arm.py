@@ -238,16 +238,15 @@ class Arm:
             raise InputError(
                 f"q: expected shape (N, {self.dof}) or ({self.dof},), got {np.shape(q)}"
             )
+        if not np.isfinite(Q).all():
+            raise InputError("q: every joint value must be finite")
         consts, axis, rot, sign = self._serial
         return self.base @ kernel_fk_batch(consts, axis, rot, sign, np.ascontiguousarray(Q))
 
     @property
     def _serial(self) -> tuple:
         """The base-to-TCP chain compiled for the numba kernels (cached per model)."""
-        key = id(self._ets)
-        if key not in _SERIAL:
-            _SERIAL[key] = serial_chain(self._ets)
-        return _SERIAL[key]
+        return cached_per_object(_SERIAL, self._ets, serial_chain)
 
     def link_poses(
         self, q: npt.ArrayLike, links: Sequence[str] | None = None
@@ -286,7 +285,23 @@ def _link_of(joint: ET.Element, tag: str) -> str:
     return link
 
 
-_SERIAL: dict[int, tuple] = {}
+_SERIAL: dict[int, tuple[Any, Any]] = {}
+_CACHE_SIZE = 64
+
+
+def cached_per_object(cache: dict[int, tuple[Any, Any]], obj: Any, make: Any) -> Any:
+    """``make(obj)``, cached in ``cache`` while ``obj`` is the same object.
+
+    Keyed by ``id(obj)``, each entry keeps ``obj`` alive and is used only for that very
+    object (an id is reused once its object is freed: a bare id key could hand one
+    model's arrays to another). The oldest entries go beyond 64 models.
+    """
+    entry = cache.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        entry = cache[id(obj)] = (obj, make(obj))
+        while len(cache) > _CACHE_SIZE:
+            del cache[next(iter(cache))]
+    return entry[1]
 
 
 def _movable_chain(robot: ET.Element, base: str, tip: str, path: Path) -> list[ET.Element]:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
 from planners import ik_kernel as kernel
-from planners.arm import Arm
+from planners.arm import Arm, cached_per_object
 from planners.arrays import as_matrix4, frozen
 from planners.errors import InputError
 
@@ -123,7 +124,7 @@ class _Solver:
 
 _PULL_STEPS = 6
 _NO_SEEDS = np.empty((0, 64))
-_CHAINS: dict[int, tuple] = {}
+_CHAINS: dict[int, tuple[Any, Any]] = {}
 
 
 def _solver(arm: Arm, tol_position: float, tol_rotation: float, max_iterations: int) -> _Solver:
@@ -140,14 +141,11 @@ _SOLVERS: dict[tuple, _Solver] = {}
 
 def _chain_of(arm: Arm) -> tuple:
     """The kernel arrays of ``arm``'s base-to-TCP chain, compiled once per model."""
-    key = id(arm.ets)
-    if key not in _CHAINS:
-        _CHAINS[key] = (
-            *kernel.serial_chain(arm.ets),
-            arm.limits.lower.copy(),
-            arm.limits.upper.copy(),
-        )
-    return _CHAINS[key]
+    return cached_per_object(
+        _CHAINS,
+        arm.ets,
+        lambda ets: (*kernel.serial_chain(ets), arm.limits.lower.copy(), arm.limits.upper.copy()),
+    )
 
 
 def solve_ik(

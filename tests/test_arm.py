@@ -107,6 +107,23 @@ def test_bad_configuration_input_is_rejected(arm: Arm) -> None:
         arm.fk(bad)
     with pytest.raises(InputError, match="shape"):
         arm.fk_batch(np.zeros((3, arm.dof + 2)))
+    with pytest.raises(InputError, match="finite"):
+        arm.fk_batch(np.stack([np.zeros(arm.dof), bad]))
+
+
+def test_compiled_chains_follow_the_model_not_its_id() -> None:
+    """Arms loaded, freed and loaded again (ids reused) keep their own FK and IK chains."""
+    import gc
+
+    from planners import solve_ik
+
+    for name, tool in [("ur5e", "screwdriver"), ("panda", "franka_hand")] * 3:
+        arm = load_arm(name, tool)
+        q = arm.configuration("ready")
+        np.testing.assert_allclose(arm.fk_batch(q)[0], arm.fk(q).A, atol=1e-9)
+        assert solve_ik(arm, arm.fk(q), q).success
+        del arm
+        gc.collect()
 
 
 def test_missing_and_malformed_urdf_raise_model_error(tmp_path: Path) -> None:
