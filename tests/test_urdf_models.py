@@ -258,3 +258,16 @@ def test_ur5e_ready_pose() -> None:
     T = _ur5e_dh(q)
     np.testing.assert_allclose(T[:3, 3], [0.4, 0.0, 0.3], atol=1e-5)
     np.testing.assert_allclose(T[:3, 2], [0.0, 0.0, -1.0], atol=1e-5)
+
+
+def test_screw_process_runs_within_the_spindle_limit() -> None:
+    from cells.tasks import ScrewProcess
+    from planners.urdf import model_dir, parse_urdf
+
+    robot = parse_urdf(model_dir("screwdriver") / "screwdriver.urdf")
+    joint = next(j for j in robot.iter("joint") if j.get("name") == "screwdriver_spindle_joint")
+    limit = joint.find("limit")
+    assert limit is not None
+    process = ScrewProcess()
+    fastest = max(process.rundown_rpm, process.final_rpm) * 2 * np.pi / 60  # rad/s
+    assert fastest <= float(limit.get("velocity", "0"))
