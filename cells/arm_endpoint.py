@@ -235,7 +235,7 @@ class ArmEndpoint:
             return  # not a REQ or DEALER envelope: nothing to answer to
         req = decode_request(body)
         if isinstance(req, Rejection):
-            reply = Reply(0, req.code, req.detail)
+            reply = Reply(req.id, req.code, req.detail)
         else:
             try:
                 reply = self.handle(req)

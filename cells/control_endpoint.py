@@ -165,7 +165,7 @@ class ControlEndpoint:
         """Decode and run one request; always a reply, never an exception."""
         req = decode_request(frames)
         if isinstance(req, Rejection):
-            return Reply(0, req.code, req.detail)
+            return Reply(req.id, req.code, req.detail)
         try:
             return self.handle(req)
         except _BadRequestError as exc:

@@ -106,10 +106,15 @@ class Code(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Rejection:
-    """A message that was not accepted: its code and a human-readable detail."""
+    """A message that was not accepted: its code and a human-readable detail.
+
+    ``id`` is the request's id when a rejected command request still had a readable one
+    (an unsigned 64-bit integer under ``"id"`` of a map), so the reply can echo it; 0 otherwise.
+    """
 
     code: Code
     detail: str = ""
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -516,14 +521,26 @@ def decode_request(frames: Sequence[bytes]) -> Request | Rejection:
     """Decode a command request (one frame); a :class:`Rejection` on bad input."""
     if len(frames) != 1:
         return Rejection(Code.BAD_FRAME, f"expected 1 frame, got {len(frames)}")
+    request_id = 0
     try:
-        obj = _check_map_header(_unpack(bytes(frames[0]), MAX_COMMAND_BYTES, 4096))
+        obj = _unpack(bytes(frames[0]), MAX_COMMAND_BYTES, 4096)
+        request_id = _readable_id(obj)
+        _check_map_header(obj)
         args = obj.get("args", {})
         if not isinstance(args, dict):
             raise _RejectError(Code.BAD_MESSAGE, "args: expected a map")
         return Request(_int(obj.get("id"), "id"), _str(obj.get("cmd"), "cmd")[:64], args)
     except _RejectError as rej:
-        return rej.rejection
+        return Rejection(rej.rejection.code, rej.rejection.detail, request_id)
+
+
+def _readable_id(obj: Any) -> int:
+    """The ``id`` of a decoded map when it is a valid one, else 0 (for echoing in a reply)."""
+    if isinstance(obj, dict):
+        value = obj.get("id")
+        if not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= _U64:
+            return value
+    return 0
 
 
 def decode_reply(frames: Sequence[bytes]) -> Reply | Rejection:

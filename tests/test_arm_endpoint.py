@@ -96,3 +96,27 @@ def test_fuzzed_frames_over_real_sockets_execute_nothing() -> None:
     assert core.mode is Mode.ARMED
     assert all(np.array_equal(q, Q0) for q in arm.commands)
     assert arm.closed
+
+
+def test_rejected_command_replies_echo_the_request_id() -> None:
+    """docs/protocol.md §6: a wrong version or ``args`` that is not a map is answered with
+    the request's own id (over the arm's real command socket)."""
+    d = short_dir()
+    core = ArmCore(IdealArm(LIMITS, Q0), 1000.0)
+    ep = f"ipc://{d}/arm"
+    endpoint = ArmEndpoint(core, ep, insecure_plaintext=True)
+    with endpoint_thread(endpoint), zmq.Context() as ctx:
+        c = ctx.socket(zmq.DEALER)
+        c.linger = 0
+        c.connect(ep + ".cmd")
+        for request, code in (
+            ({"magic": MAGIC, "v": [3, 0], "id": 77, "cmd": "status"}, Code.BAD_VERSION),
+            ({"magic": MAGIC, "v": [1, 0], "id": 78, "cmd": "arm", "args": "x"}, Code.BAD_MESSAGE),
+        ):
+            c.send_multipart([b"", msgpack.packb(request)])
+            assert c.poll(5000)
+            reply = decode_reply(c.recv_multipart()[-1:])
+            assert isinstance(reply, Reply) and reply.code is code, reply
+            assert reply.id == request["id"]
+        c.close()
+    assert core.mode is Mode.DISARMED  # the rejected "arm" did nothing

@@ -99,6 +99,21 @@ def test_errors_are_structured(control: ControlEndpoint) -> None:
     assert call(control, "reset").ok
 
 
+def test_rejected_requests_echo_a_readable_id(control: ControlEndpoint) -> None:
+    """docs/protocol.md §6: the reply echoes the request id whenever it could be read."""
+    bad_version = {"magic": MAGIC, "v": [2, 0], "id": 41, "cmd": "status"}
+    bad_args = {"magic": MAGIC, "v": [1, 0], "id": 42, "cmd": "status", "args": [1, 2]}
+    no_id = {"magic": MAGIC, "v": [2, 0], "id": -3, "cmd": "status"}
+    for request, code, request_id in (
+        (bad_version, Code.BAD_VERSION, 41),
+        (bad_args, Code.BAD_MESSAGE, 42),
+        (no_id, Code.BAD_VERSION, 0),
+    ):
+        reply = control.handle_frames([msgpack.packb(request)])
+        assert reply.code is code and reply.id == request_id, reply
+    assert control.handle_frames([b"\xc1"]).id == 0  # not msgpack: no id to read
+
+
 def test_unreachable_arm(control: ControlEndpoint, tmp_path: Path) -> None:
     path = tmp_path / "t.npz"
     path.write_bytes(b"")

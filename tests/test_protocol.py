@@ -135,6 +135,26 @@ def test_request_rejections(frames: list[bytes], code: Code) -> None:
     assert isinstance(out, Rejection) and out.code is code, out
 
 
+@pytest.mark.parametrize(
+    ("request_map", "code", "request_id"),
+    [
+        ({"magic": MAGIC, "v": [2, 0], "id": 7, "cmd": "status"}, Code.BAD_VERSION, 7),
+        ({"magic": "no", "v": [1, 0], "id": 8, "cmd": "status"}, Code.BAD_MAGIC, 8),
+        ({"magic": MAGIC, "v": [1, 0], "id": 9, "cmd": "x", "args": [1]}, Code.BAD_MESSAGE, 9),
+        ({"magic": MAGIC, "v": [1, 0], "id": 2**64 - 1, "cmd": 5}, Code.BAD_MESSAGE, 2**64 - 1),
+        ({"magic": MAGIC, "v": [1, 0], "id": -1, "cmd": "x"}, Code.BAD_MESSAGE, 0),
+        ({"magic": MAGIC, "v": [1, 0], "id": True, "cmd": "x"}, Code.BAD_MESSAGE, 0),
+        ({"magic": MAGIC, "v": [1, 0], "id": "7", "cmd": "x"}, Code.BAD_MESSAGE, 0),
+        ({"magic": MAGIC, "v": [2, 0], "cmd": "x"}, Code.BAD_VERSION, 0),
+    ],
+)
+def test_request_rejection_keeps_a_readable_id(
+    request_map: dict, code: Code, request_id: int
+) -> None:
+    out = decode_request([msgpack.packb(request_map)])
+    assert isinstance(out, Rejection) and out.code is code and out.id == request_id, out
+
+
 def test_encoding_misuse_raises_input_error() -> None:
     with pytest.raises(InputError, match=r"setpoint\.q"):
         encode_setpoint(Setpoint(1, 0, 0, 0, ()))
