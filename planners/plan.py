@@ -72,10 +72,12 @@ def plan(
             checks at ``resolution`` throughout.
 
     Returns:
-        A :class:`PlanResult`; on failure ``status`` and ``reason`` say why.
+        A :class:`PlanResult`; on failure ``status`` and ``reason`` say why. A start or
+        goal of the wrong length or with a value that is not finite (NaN, inf) is
+        INVALID_START or INVALID_GOAL with a reason naming it, like one out of the limits.
 
     Raises:
-        InputError: malformed start or goals (shape, not finite) or settings.
+        InputError: start or goals that are not numbers at all, or malformed settings.
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     if not timeout > 0:

@@ -2,7 +2,9 @@
 
 Every planner in :mod:`planners` returns a :class:`PlanResult`, never ``None``: an
 unreachable goal or a timeout is an expected outcome with a status and a sentence that says
-why, while malformed input (wrong shape, not finite) raises :class:`~planners.errors.InputError`.
+why, and so is a start or goal of the wrong length or with a value that is not finite
+(INVALID_START, INVALID_GOAL); misuse (input that is not numbers, bad settings) raises
+:class:`~planners.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class PlanStatus(Enum):
     ITERATION_LIMIT = "iteration_limit"
     """The iteration limit was reached before a path was found."""
     INVALID_START = "invalid_start"
-    """The start is out of the limits or in collision."""
+    """The start is out of the limits, in collision, of the wrong length or not finite."""
     INVALID_GOAL = "invalid_goal"
-    """Every goal is out of the limits or in collision."""
+    """Every goal is out of the limits, in collision, of the wrong length or not finite."""
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,14 @@ from planners.plan_result import PlanResult, PlanStats, PlanStatus, path_length
 from planners.shortcut_kernel import edges_free
 from planners.space import ConfigurationSpace, edge_points
 
-__all__ = ["DEFAULT_LAZY", "DEFAULT_RESOLUTION", "DEFAULT_STEP", "check_query", "rrt_connect"]
+__all__ = [
+    "DEFAULT_LAZY",
+    "DEFAULT_RESOLUTION",
+    "DEFAULT_STEP",
+    "check_query",
+    "read_query",
+    "rrt_connect",
+]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -139,25 +146,74 @@ def check_query(
     Raises:
         InputError: wrong shape or a value that is not finite.
     """
+    q0, G, start_reason, goal_reasons = read_query(space, start, goals)
+    if start_reason is not None:
+        raise InputError(f"start: {start_reason}")
+    if goal_reasons:
+        i, why = next(iter(goal_reasons.items()))
+        raise InputError(f"goals: {why}" if i < 0 else f"goal {i}: {why}")
+    return q0, G
+
+
+def read_query(
+    space: ConfigurationSpace, start: npt.ArrayLike, goals: npt.ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], str | None, dict[int, str]]:
+    """The start as (dof,) and the goals as (M, dof), with what is wrong with them as data.
+
+    A start or a goal of the wrong length or with a value that is not finite is bad data,
+    not a programming error: it comes back with a reason (rows of the goals that could not
+    be read hold NaN) for the planner to return as INVALID_START or INVALID_GOAL.
+
+    Returns:
+        ``(q0, G, start_reason, goal_reasons)``: ``start_reason`` is ``None`` when the start
+        is well formed; ``goal_reasons`` maps the index of each malformed goal to its reason
+        (index -1: the goals as a whole, e.g. none given).
+
+    Raises:
+        InputError: the start or the goals are not numbers at all (a wrong type).
+    """
     dof = space.dof
     try:
         q0 = np.array(start, dtype=np.float64)
-        G = np.array(goals, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"start, goals: expected numbers ({exc})") from None
+        raise InputError(f"start: expected numbers ({exc})") from None
+    start_reason = None
     if q0.shape != (dof,):
-        raise InputError(f"start: expected shape ({dof},), got {q0.shape}")
-    if G.ndim == 1:
-        G = G[None]
-    if G.ndim != 2 or G.shape[1] != dof or G.shape[0] == 0:
-        raise InputError(
-            f"goals: expected shape ({dof},) or (M, {dof}) with M >= 1, got {np.shape(goals)}"
-        )
-    if not np.all(np.isfinite(q0)):
-        raise InputError(f"start: every value must be finite, got {q0.tolist()}")
-    if not np.all(np.isfinite(G)):
-        raise InputError("goals: every value must be finite")
-    return q0, G
+        start_reason = f"expected shape ({dof},), got {q0.shape}"
+        q0 = np.full(dof, np.nan)
+    elif not np.all(np.isfinite(q0)):
+        start_reason = _not_finite(q0)
+    rows = _goal_rows(goals)
+    G = np.full((max(len(rows), 1), dof), np.nan)
+    goal_reasons: dict[int, str] = {}
+    if not rows:
+        goal_reasons[-1] = f"expected shape ({dof},) or (M, {dof}) with M >= 1, got none"
+    for i, g in enumerate(rows):
+        if g.shape != (dof,):
+            goal_reasons[i] = f"expected shape ({dof},), got {g.shape}"
+        else:
+            G[i] = g
+            if not np.all(np.isfinite(g)):
+                goal_reasons[i] = _not_finite(g)
+    return q0, G, start_reason, goal_reasons
+
+
+def _goal_rows(goals: npt.ArrayLike) -> list[NDArray[np.float64]]:
+    """The goals as one array per goal: a (dof,) array is one goal, (M, dof) M goals; a
+    sequence of rows of different lengths is read row by row."""
+    try:
+        G = np.array(goals, dtype=np.float64)
+    except (TypeError, ValueError):
+        try:
+            return [np.array(g, dtype=np.float64) for g in goals]  # type: ignore[union-attr]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"goals: expected numbers ({exc})") from None
+    return [G] if G.ndim <= 1 else list(G)
+
+
+def _not_finite(q: NDArray[np.float64]) -> str:
+    j = int(np.argmin(np.isfinite(q)))
+    return f"joint {j} is {q[j]} (every value must be finite)"
 
 
 def _why_invalid(space: ConfigurationSpace, q: NDArray[np.float64]) -> str:
@@ -230,13 +286,15 @@ def rrt_connect(
 
     Returns:
         A :class:`PlanResult`: SOLVED with the raw tree path, or INVALID_START,
-        INVALID_GOAL, TIMEOUT or ITERATION_LIMIT with a reason.
+        INVALID_GOAL, TIMEOUT or ITERATION_LIMIT with a reason. A start or goal of the
+        wrong length or with a value that is not finite is INVALID_START or INVALID_GOAL
+        (a malformed goal among valid ones is skipped and listed in ``invalid_goals``).
 
     Raises:
-        InputError: malformed start or goals (shape, not finite), or non-positive limits.
+        InputError: start or goals that are not numbers at all, or non-positive limits.
     """
     t0 = time.perf_counter()
-    q0, G = check_query(space, start, goals)
+    q0, G, start_reason, goal_reasons = read_query(space, start, goals)
     if not (resolution > 0 and step >= resolution):
         raise InputError(
             f"resolution, step: expected 0 < resolution <= step, got {resolution}, {step}"
@@ -260,14 +318,25 @@ def rrt_connect(
         )  # fmt: skip
         return PlanResult(status, reason, path if path.size else np.empty((0, dof)), stats)
 
-    ends = valid(np.vstack((q0[None], G)))
+    if start_reason is not None:
+        return result(PlanStatus.INVALID_START, f"start: {start_reason}", np.empty((0, dof)))
+    if -1 in goal_reasons:
+        return result(PlanStatus.INVALID_GOAL, f"goals: {goal_reasons[-1]}", np.empty((0, dof)))
+    # Malformed goals are invalid without a check (the validity test sees finite values only).
+    ends = np.zeros(1 + G.shape[0], dtype=bool)
+    checked = np.array([0] + [1 + i for i in range(G.shape[0]) if i not in goal_reasons])
+    ends[checked] = valid(np.vstack((q0[None], G))[checked])
     if not ends[0]:
         return result(
             PlanStatus.INVALID_START, f"start {_why_invalid(space, q0)}", np.empty((0, dof))
         )
     bad = tuple(int(i) for i in np.flatnonzero(~ends[1:]))
     if len(bad) == G.shape[0]:
-        reasons = "; ".join(f"goal {i} {_why_invalid(space, G[i])}" for i in bad[:5])
+        reasons = "; ".join(
+            f"goal {i}: {goal_reasons[i]}" if i in goal_reasons
+            else f"goal {i} {_why_invalid(space, G[i])}"
+            for i in bad[:5]
+        )  # fmt: skip
         return result(
             PlanStatus.INVALID_GOAL,
             f"no valid goal: {reasons}",

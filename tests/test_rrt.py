@@ -149,17 +149,39 @@ def test_every_goal_invalid() -> None:
 
 
 @pytest.mark.parametrize(
-    ("start", "goals"),
+    ("start", "goals", "status", "reason"),
     [
-        ([0.0, 0.0, 0.0], [[0.5, 0.5]]),
-        ([0.0, 0.0], [[0.5, 0.5, 0.5]]),
-        ([np.nan, 0.0], [[0.5, 0.5]]),
-        ([0.0, 0.0], [[np.inf, 0.5]]),
-        ([0.0, 0.0], np.empty((0, 2))),
-        ("start", [[0.5, 0.5]]),
+        ([0.0, 0.0, 0.0], [[0.5, 0.5]], PlanStatus.INVALID_START, "start: expected shape (2,)"),
+        ([np.nan, 0.0], [[0.5, 0.5]], PlanStatus.INVALID_START, "start: joint 0 is nan"),
+        ([-0.6, np.inf], [[0.5, 0.5]], PlanStatus.INVALID_START, "start: joint 1 is inf"),
+        (START, [[0.5, 0.5, 0.5]], PlanStatus.INVALID_GOAL, "goal 0: expected shape (2,)"),
+        (START, [[np.inf, 0.5]], PlanStatus.INVALID_GOAL, "goal 0: joint 0 is inf"),
+        (START, [0.6, np.nan], PlanStatus.INVALID_GOAL, "goal 0: joint 1 is nan"),
+        (START, [[np.nan, 0.5], [0.6]], PlanStatus.INVALID_GOAL, "goal 1: expected shape (2,)"),
+        (START, np.empty((0, 2)), PlanStatus.INVALID_GOAL, "goals: expected shape"),
     ],
 )
-def test_malformed_input_raises(start: object, goals: object) -> None:
+def test_malformed_start_or_goals_are_invalid_with_a_reason(
+    start: object, goals: object, status: PlanStatus, reason: str
+) -> None:
+    for planner in (plan, rrt_connect):
+        res = planner(_window_wall(PAD), start, goals, rng=np.random.default_rng(0))  # type: ignore[operator]
+        assert res.status is status
+        assert res.reason and reason in res.reason, res.reason
+        assert res.path.shape == (0, 2)
+
+
+def test_a_malformed_goal_among_valid_ones_is_skipped() -> None:
+    space = _window_wall(PAD)
+    res = plan(space, START, [[np.nan, 0.5], GOAL, [0.1]], rng=0, timeout=2.0)
+    assert res.status is PlanStatus.SOLVED, res.reason
+    assert res.stats.invalid_goals == (0, 2) and res.stats.goal_index == 1
+    np.testing.assert_array_equal(res.path[-1], GOAL)
+    assert _dense_ok(_window_wall(0.0), res.path)
+
+
+@pytest.mark.parametrize(("start", "goals"), [("start", [[0.5, 0.5]]), (START, ["goal"])])
+def test_input_that_is_not_numbers_raises(start: object, goals: object) -> None:
     with pytest.raises(InputError):
         plan(_window_wall(PAD), start, goals, rng=0)  # type: ignore[arg-type]
 
