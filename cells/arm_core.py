@@ -11,10 +11,14 @@ Modes::
     ACTIVE --violation / watchdog / abort--> STOPPING --at rest--> FAULT --reset--> DISARMED
     any --estop--> ESTOP --release--> FAULT (reason ESTOP; reset and arm again)
 
-Between accepted setpoints the arm interpolates linearly on its own clock; past the last
-one it continues at the last velocity until the watchdog fires. A violation is never
-executed: the arm runs a jerk-limited controlled stop (:func:`planners.stop.controlled_stop`)
-from the state it is in, keeps the last messages for a post-mortem and waits for a reset.
+Between accepted setpoints the arm interpolates on its own clock: inside ``[t_i, t_i+1]``
+the cubic through the setpoints ``i-1 .. i+2`` (fewer at the ends; a straight line from
+where the arm held to the first setpoint of a motion), so a missing setpoint is bridged
+smoothly. When the buffer runs out it continues with the velocity and acceleration the
+executed commands show, at constant acceleration (jerk zero), until setpoints come again
+or the watchdog fires (``docs/protocol.md`` §3). A violation is never executed: the arm
+runs a jerk-limited controlled stop (:func:`planners.stop.controlled_stop`) from the state
+it is in, keeps the last messages for a post-mortem and waits for a reset.
 """
 
 from __future__ import annotations
