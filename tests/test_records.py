@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,80 @@ def test_sigkill_mid_run_loses_no_committed_record(tmp_path: Path) -> None:
     # Every stored trace reads back whole (no torn blob).
     with ResultsStore(path, create=False) as store:
         assert all(t.angle.size == t.torque.size > 0 for t in store.tightenings(run_id=run.id))
+
+
+def _committed(path: Path) -> tuple[list[tuple], list[tuple], list[tuple]] | None:
+    """Runs, cycles and operations another process has committed, read-only (WAL)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None  # not created yet
+    try:
+        runs = db.execute("SELECT id, cell, status, finished FROM runs ORDER BY id").fetchall()
+        cycles = db.execute("SELECT id, run_id, serial, verdict FROM cycles ORDER BY id").fetchall()
+        ops = db.execute(
+            "SELECT id, cycle_id, kind, target, verdict FROM operations ORDER BY id"
+        ).fetchall()
+    except sqlite3.Error:
+        return None  # the schema is not there yet
+    finally:
+        db.close()
+    return runs, cycles, ops
+
+
+def test_sigkill_of_a_real_run_loses_no_committed_record(tmp_path: Path) -> None:
+    """`cellctl run` of the pick-and-place cell, SIGKILLed once a cycle is committed."""
+    path = tmp_path / "r.sqlite"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with (tmp_path / "stderr.txt").open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "cells", "run", "cells/phone_pick_place.toml",
+             "--cycles", "5", "--db", str(path)],
+            stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=env,
+        )  # fmt: skip
+        seen = None
+        deadline = time.monotonic() + 60.0  # a cycle takes a few seconds; never hang
+        try:
+            while time.monotonic() < deadline and child.poll() is None:
+                seen = _committed(path)
+                # a finished cycle: its operations are all committed before its verdict
+                if seen is not None and any(c[3] is not None for c in seen[1]):
+                    break
+                time.sleep(0.1)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()
+    assert seen is not None and any(c[3] is not None for c in seen[1]), (
+        f"no cycle committed within the deadline: {seen}"
+    )
+    runs, cycles, ops = seen
+    with ResultsStore(path, create=False) as store:
+        assert store.integrity_check() == "ok"
+        (run,) = store.runs()
+        assert (run.id, run.cell) == (runs[0][0], "phone_pick_place")
+        assert run.status == "running" and run.finished is None  # never finished
+        stored = {(c.id, c.run_id, c.serial): c for c in store.cycles(run.id)}
+        for cycle_id, run_id, serial, verdict in cycles:
+            assert (cycle_id, run_id, serial) in stored
+            if verdict is not None:
+                assert stored[(cycle_id, run_id, serial)].verdict == verdict
+        stored_ops = {
+            (o.id, o.cycle_id, o.kind, o.target, o.verdict)
+            for c in store.cycles(run.id)
+            for o in store.operations(c.id)
+        }
+        assert set(ops) <= stored_ops
+        done = next(c for c in cycles if c[3] is not None)
+        kinds = [o.kind for o in store.operations(done[0])]
+        assert kinds.count("pick_place") == 3 and kinds[-1] == "home", kinds
+        # the store takes a new run after the crash
+        new = store.start_run("phone_pick_place", "cells/phone_pick_place.toml")
+        assert new > run.id
+        store.finish_run(new, "finished")
+    with ResultsStore(path, create=False) as store:
+        assert store.integrity_check() == "ok"
+        newest, crashed = store.runs()
+        assert (newest.status, newest.cycles) == ("finished", 0)
+        assert crashed.status == "running" and crashed.cycles >= 1
