@@ -273,6 +273,8 @@ class CellController:
         allowed = [(self.robot.name, p) for p in parts] + [(self.robot.name, SCREW_BODY)]
         allowed += [(p, f.name) for p in parts for f in self.cell.fixtures.values()]
         allowed += [(SCREW_BODY, f.name) for f in self.cell.fixtures.values()]
+        bodies = {*self.world.arms, *self.world.bodies}  # a cell without screws has none
+        allowed = [(a, b) for a, b in allowed if a in bodies and b in bodies]
         self.world.reset()
         parallel = self.physics and self.workers > 1
         swept: list[tuple[Verdict, Future[Any]]] = []  # the parallel path's sweeps, replays

@@ -133,7 +133,7 @@ def replay(
     targets = {k: as_matrix4(v, f"part_targets.{k}") for k, v in (part_targets or {}).items()}
     for name in [e.part for e in events] + list(targets):
         world.body(name)  # UnknownNameError lists the bodies
-    allowed = {tuple(sorted(p)) for p in allowed_contacts}
+    allowed: set[tuple[str, ...]] = set(world.pairs(allowed_contacts, "allowed_contacts"))
     client = world.client
     dt = world.spec.timestep
     tcp = body.link_index(arm.tcp_link)

@@ -199,7 +199,7 @@ def sweep(
         world.body(e.part)
     if len(world.arms) > 1:
         screen = None
-    allowed: set[tuple[str, str]] = {(min(a, b), max(a, b)) for a, b in allowed_contacts}
+    allowed = world.pairs(allowed_contacts, "allowed_contacts")
     started = wall.perf_counter()
     violations: list[Violation] = []
     report = check_limits(

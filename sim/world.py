@@ -14,7 +14,7 @@ speak these names.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -185,6 +185,18 @@ class World:
             return self.bodies[name]
         except KeyError:
             raise UnknownNameError("body", name, [*self.arms, *self.bodies]) from None
+
+    def pairs(self, pairs: Iterable[tuple[str, str]], field: str) -> set[tuple[str, str]]:
+        """Body-name pairs, sorted within each pair; a name that is no body or arm of
+        this world raises UnknownNameError (a misspelt allowed contact would otherwise
+        hide a real one)."""
+        out = set()
+        for a, b in pairs:
+            for name in (a, b):
+                if name not in self.arms and name not in self.bodies:
+                    raise UnknownNameError(f"body in {field}", name, [*self.arms, *self.bodies])
+            out.add((min(a, b), max(a, b)))
+        return out
 
     def place(self, body: int, link: int = -1) -> str:
         """``name`` of a body, or ``name/link`` for a link other than a body's base."""

@@ -156,13 +156,13 @@ def test_position_limit_exceeded_names_the_joint() -> None:
     panda = load_arm("panda", "franka_hand")
     q0 = panda.configuration("ready")
     q1 = q0.copy()
-    q1[3] = 0.1  # panda_joint4 upper limit is 0.0
+    q1[3] = 0.1  # panda_joint4 upper limit is -0.0698
     with World(WorldSpec(arms={"robot": panda})) as world:
         verdict = checked_sweep(world, "robot", through(panda, [q0, q1], 3.0))
     hits = verdict.of_kind(ViolationKind.POSITION)
     assert [v.where for v in hits] == ["panda_joint4"]
-    assert hits[0].limit == pytest.approx(0.0)
-    assert hits[0].amount > 0.0 and 2.0 < hits[0].time < 3.0
+    assert hits[0].limit == pytest.approx(panda.limits.upper[3]) == pytest.approx(-0.0698)
+    assert hits[0].amount > hits[0].limit and 1.5 < hits[0].time < 3.0  # amount: the value
 
 
 def test_velocity_limit_exceeded_names_the_joint(ur5e: Arm) -> None:
@@ -236,6 +236,9 @@ def test_bad_input_raises_typed_errors(ur5e: Arm) -> None:
         good = through(ur5e, [ur5e.configuration("ready")] * 2, 1.0)
         with pytest.raises(UnknownNameError, match="battery"):
             sweep(world, "robot", good, events=[ToolEvent(0.0, ToolAction.GRASP, "battery")])
+        for check in (sweep, replay):  # a misspelt allowed contact would hide a real one
+            with pytest.raises(UnknownNameError, match=r"allowed_contacts.*'batery'"):
+                check(world, "robot", good, allowed_contacts=[("robot", "batery")])
     with pytest.raises(InputError, match="max_tcp_step"):
         SweepSettings(max_tcp_step=0.0)
     with pytest.raises(UnknownNameError, match="model"):
