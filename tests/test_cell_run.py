@@ -7,7 +7,10 @@ must be found with its own reason and met with the cell's reaction.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -294,9 +297,18 @@ def test_run_records_everything_and_writes_json(two_holes: Path, tmp_path: Path)
                                for w in written)  # fmt: skip
 
 
-def test_bad_injection_is_one_line(two_holes: Path) -> None:
-    result = CliRunner().invoke(app, ["run", str(two_holes), "--inject", "gremlin@2"])
-    assert result.exit_code != 0
+def test_bad_injection_is_one_line(two_holes: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cells", "run", str(two_holes), "--inject", "gremlin@2",
+         "--db", str(tmp_path / "r.sqlite")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "60"},
+    )  # fmt: skip  # (narrow: the error must not wrap)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: --inject 'gremlin@2': unknown fault 'gremlin'")
+    assert "cross_thread" in lines[0]  # the valid faults are listed
+    assert not (tmp_path / "r.sqlite").exists()  # refused before anything ran
 
 
 def test_another_arm_by_changing_the_cell_file_alone(two_holes: Path, tmp_path: Path) -> None:
