@@ -7,7 +7,7 @@ streamer runs in its own process as in production.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from streaming_helpers import IdealArm, endpoint_thread, short_dir, ur5e_like_li
 from cells.arm_core import ArmCore, Mode
 from cells.arm_endpoint import ArmEndpoint
 from cells.motion import back_and_forth, quintic_move
-from cells.protocol import Code
+from cells.protocol import Code, Rejection, Setpoint, Welcome
 from cells.stream_faults import FaultPlan
 from cells.streamer import StreamConfig, Streamer, StreamerProcess
 from planners.errors import InputError
@@ -158,3 +158,49 @@ def test_controller_gone_streamer_aborts(arm_endpoint: tuple) -> None:
         if proc.process.is_alive():
             proc.process.kill()
         proc.process.join(5)
+
+
+class _RecordingCore(ArmCore):
+    """An arm core that keeps ``(seq, t_apply_ns)`` of every setpoint it accepted."""
+
+    applied: list[tuple[int, int]]
+
+    def on_frames(
+        self, peer: bytes, frames: Sequence[bytes], now_ns: int
+    ) -> Welcome | Setpoint | Rejection | None:
+        out = super().on_frames(peer, frames, now_ns)
+        if isinstance(out, Setpoint):
+            self.applied.append((out.seq, out.t_apply_ns))
+        return out
+
+
+@pytest.mark.parametrize("rate_hz", [250.0, 500.0])
+def test_streams_at_250_and_500_hz(rate_hz: float) -> None:
+    """A short move through the real streamer process and arm endpoint at a rate other than
+    1 kHz: every setpoint sent is received (none lost), the arm ends at the last one, and
+    the accepted setpoints lie on the rate's grid ``t0 + seq / rate_hz``."""
+    d = short_dir()
+    arm = IdealArm(LIMITS, Q0)
+    core = _RecordingCore(arm, rate_hz, watchdog_s=0.2)
+    core.applied = []
+    core.arm_motion()
+    ep = f"ipc://{d}/arm"
+    rows = quintic_move(Q0, Q0 + 0.1, LIMITS, rate_hz)
+    assert 0.3 < rows.shape[0] / rate_hz < 1.5  # a short motion
+    with endpoint_thread(ArmEndpoint(core, ep, insecure_plaintext=True)):
+        cfg = StreamConfig(ep, rate_hz, insecure_plaintext=True, state_timeout_s=0.5)
+        with StreamerProcess(cfg, rows, LIMITS.names) as proc:
+            result = proc.wait(20)
+    assert result is not None and result["code"] == "OK", result
+    c = core.counters
+    assert result["sent"] == rows.shape[0]
+    assert c.received == result["sent"], (c, result["sent"])  # nothing lost
+    assert c.accepted + c.late == c.received and c.old == c.duplicate == 0, c
+    assert core.mode is Mode.ARMED
+    np.testing.assert_allclose(arm.q, rows[-1], atol=1e-9)
+    seqs = np.array([s for s, _ in core.applied])
+    t_apply = np.array([t for _, t in core.applied])
+    assert seqs[-1] == rows.shape[0] - 1 and len(seqs) == c.accepted
+    period_ns = round(1e9 / rate_hz)
+    assert core.period_ns == period_ns
+    np.testing.assert_array_equal(t_apply - t_apply[0], (seqs - seqs[0]) * period_ns)
