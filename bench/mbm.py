@@ -13,7 +13,10 @@ problems were generated). For each problem:
   pair, the hand body included, is checked;
 * ``valid``: the start and at least one goal are within the joint limits and collision-free
   under our batched model (:class:`planners.collision.CollisionModel`, padding
-  :data:`PADDING`); problems that are not are counted and skipped;
+  :data:`PADDING`); problems that are not are counted and skipped, and so is a problem whose
+  obstacles cannot be read (an unknown type, a pose that is not finite, a missing field):
+  ``invalid_reasons`` counts them by what was wrong (``obstacles``, ``start``, ``goals``) and
+  the top-level ``invalid`` list says why, problem by problem;
 * ours: :func:`planners.plan.plan` (RRT-Connect plus shortcutting, both compiled against
   the packed sphere model) at :data:`RESOLUTION`, seeded with ``seed + problem index``;
   the time is the whole call, smoothing included, with numba warm (one untimed plan runs
@@ -51,7 +54,7 @@ from rich.table import Table
 
 from planners import load_arm
 from planners.arm import Arm
-from planners.errors import InputError, UnknownNameError
+from planners.errors import InputError, RobotCellError, UnknownNameError
 from planners.plan import plan
 from planners.plan_result import path_length
 from planners.scene import Box, Cylinder, Obstacle, Scene, Sphere
@@ -197,7 +200,13 @@ def grasp_allowance(arm: Arm, scene: Scene, goals: NDArray[np.float64]) -> Scene
 
 
 def _fields(
-    valid: int, n: int, solved: int, verified: int, times: list[float], lengths: list[float]
+    valid: int,
+    n: int,
+    solved: int,
+    verified: int,
+    times: list[float],
+    lengths: list[float],
+    invalid_reasons: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     t = np.asarray(times) * 1e3
     return {
@@ -209,6 +218,7 @@ def _fields(
         "p95_ms": float(np.percentile(t, 95)) if t.size else None,
         "max_ms": float(np.max(t)) if t.size else None,
         "median_path_length": float(np.median(lengths)) if lengths else None,
+        "invalid_reasons": dict(sorted((invalid_reasons or {}).items())),
     }
 
 
@@ -220,6 +230,7 @@ class _Tally:
         self.times: list[float] = []
         self.lengths: list[float] = []
         self.failures: list[str] = []
+        self.invalid_reasons: dict[str, int] = {}
 
     def add(self, other: _Tally) -> None:
         for k in ("n", "valid", "solved", "verified"):
@@ -227,9 +238,16 @@ class _Tally:
         self.times += other.times
         self.lengths += other.lengths
         self.failures += other.failures
+        for k, v in other.invalid_reasons.items():
+            self.invalid_reasons[k] = self.invalid_reasons.get(k, 0) + v
+
+    def not_valid(self, what: str) -> None:
+        """Count a problem as not valid because of ``what`` (obstacles, start, goals)."""
+        self.invalid_reasons[what] = self.invalid_reasons.get(what, 0) + 1
 
     def fields(self) -> dict[str, Any]:
-        return _fields(self.valid, self.n, self.solved, self.verified, self.times, self.lengths)
+        return _fields(self.valid, self.n, self.solved, self.verified, self.times, self.lengths,
+                       self.invalid_reasons)  # fmt: skip
 
 
 class _Ompl:
@@ -375,7 +393,8 @@ def run(
         ``{"sets": {set: fields}, "total": fields, "peers": {"ompl": {"sets": ..., "total":
         ...}}, "ratio_median_ompl_over_ours": float, "setup": {...}, "failures": [...]}``
         with fields ``n, valid, solved, verified, median_ms, p95_ms, max_ms,
-        median_path_length``.
+        median_path_length, invalid_reasons`` (``invalid_reasons``: problems not valid,
+        counted by what was wrong: ``obstacles``, ``start`` or ``goals``).
 
     Raises:
         InputError: malformed file or settings.
@@ -405,15 +424,27 @@ def run(
                 label = f"{name}[{prob.index}]"
                 ours.n += 1
                 theirs.n += 1
-                scene = Scene.from_dicts(
-                    prob.obstacles, padding=PADDING, where=f"{label}.obstacles"
-                )
-                scene = grasp_allowance(arm, scene, prob.goals)
+                try:  # one problem's bad obstacle must not end the run
+                    scene = Scene.from_dicts(
+                        prob.obstacles, padding=PADDING, where=f"{label}.obstacles"
+                    )
+                except RobotCellError as exc:
+                    invalid.append(f"{label}: {exc}")
+                    ours.not_valid("obstacles")
+                    theirs.not_valid("obstacles")
+                    continue
+                ends = _finite_ends(prob)
+                scene = grasp_allowance(arm, scene, prob.goals[ends[1:]])
                 model = CollisionModel(arm, scene)
                 space = collision_space(model, arm)
-                ends = space.valid(np.vstack((prob.start[None], prob.goals)))
+                Q = np.vstack((prob.start[None], prob.goals))
+                if ends.any():
+                    ends[ends] = space.valid(Q[ends])
                 if not (ends[0] and ends[1:].any()):
-                    invalid.append(f"{label}: {_why(model, space, prob, ends)}")
+                    invalid.append(f"{label}: {_why(model, prob, ends)}")
+                    what = "start" if not ends[0] else "goals"
+                    ours.not_valid(what)
+                    theirs.not_valid(what)
                     continue
                 ours.valid += 1
                 theirs.valid += 1
@@ -453,14 +484,22 @@ def run(
     return result
 
 
-def _why(model: Any, space: JointSpace, prob: Problem, ends: NDArray[np.bool_]) -> str:
+def _finite_ends(prob: Problem) -> NDArray[np.bool_]:
+    """Whether the start and each goal are finite, (1 + M,): NaN or inf is not valid."""
+    Q = np.vstack((prob.start[None], prob.goals))
+    return np.asarray(np.isfinite(Q).all(axis=1), dtype=bool)
+
+
+def _why(model: Any, prob: Problem, ends: NDArray[np.bool_]) -> str:
     parts = []
     named = [("start", prob.start, ends[0])]
     named += [
         (f"goal {i}", g, e) for i, (g, e) in enumerate(zip(prob.goals, ends[1:], strict=True))
     ]
     for what, q, ok in named:
-        if not ok:
+        if not ok and not np.isfinite(q).all():
+            parts.append(f"{what} has a value that is not finite: {q.tolist()}")
+        elif not ok:
             parts.append(f"{what} {model.explain(q)}")
     return "; ".join(parts)
 

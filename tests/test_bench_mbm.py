@@ -62,6 +62,32 @@ def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
     assert fields["median_ms"] is not None and fields["median_path_length"] > 0
     assert result["total"]["n"] == 2
     assert "posts[1]" in result["invalid"][0]
+    assert fields["invalid_reasons"] == {"start": 1}
+
+
+def test_a_bad_problem_is_counted_not_valid_and_the_run_goes_on(tmp_path: Path) -> None:
+    post = {"name": "post", "type": "cylinder", "position": [0.45, -0.35, 0.4],
+            "quat_xyzw": [0, 0, 0, 1], "radius": 0.05, "length": 0.8}  # fmt: skip
+    bad_obstacles = [
+        [{"name": "cone", "type": "cone", "position": [0.5, 0.0, 0.5]}],  # unknown type
+        [{**post, "position": [0.45, float("nan"), 0.4]}],  # NaN pose
+        [{"name": "box", "type": "box", "position": [0.5, 0.0, 0.5]}],  # no half_extents
+    ]
+    nan_start = {**_problem([post]), "start": [float("nan"), *READY[1:]]}
+    problems = [_problem(o) for o in bad_obstacles] + [nan_start, _problem([post])]
+    path = tmp_path / "problems.json"
+    path.write_text(json.dumps({"problems": {"mixed": problems}}))  # NaN as JSON's NaN
+    result = run(path, timeout=0.5, seed=3, peers=False)
+    fields = result["sets"]["mixed"]
+    assert fields["n"] == 5 and fields["valid"] == 1
+    assert fields["solved"] == 1 and fields["verified"] == 1
+    assert fields["invalid_reasons"] == {"obstacles": 3, "start": 1}
+    assert result["total"]["invalid_reasons"] == {"obstacles": 3, "start": 1}
+    assert result["peers"]["ompl"]["sets"]["mixed"]["invalid_reasons"] == fields["invalid_reasons"]
+    assert len(result["invalid"]) == 4
+    assert "cone" in result["invalid"][0] and "position" in result["invalid"][1]
+    assert "half_extents" in result["invalid"][2] and "not finite" in result["invalid"][3]
+    json.dumps(result, allow_nan=False)  # the report stays plain JSON
 
 
 def test_the_fingers_may_touch_the_object_the_goal_grasps() -> None:
