@@ -2,9 +2,9 @@
 
 The trajectory is a typical pick-and-place on a UR5e with the parallel gripper: from
 ``ready`` to above the battery in the part tray, down, grasp, up, across to above the
-phone mid-frame in its fixture, down, release, up. Waypoints come from IK; each move
-is time-parameterized rest to rest under the arm's limits (its duration is reported;
-about 5 s), and the segments are concatenated with grasp and release events.
+phone mid-frame in its fixture, down, release, up, back to ``ready``. Waypoints come from
+IK; each move is time-parameterized rest to rest under the arm's limits (its duration is
+reported: 4.7 s), and the segments are concatenated with grasp and release events.
 
 Each of the sweep and the replay runs ``repeats`` times on one world; the median
 wall time gives "x real time" = trajectory duration / wall time.
@@ -76,6 +76,7 @@ def pick_place_case() -> tuple[WorldSpec, Arm, Trajectory, list[ToolEvent]]:
         np.stack([up_pick[-1], above_place]),
         down_place,
         up_place,
+        np.stack([up_place[-1], arm.configuration("ready")]),
     ]
     segments = []
     for path in paths:
