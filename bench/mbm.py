@@ -4,7 +4,10 @@ Every problem of a MotionBenchMaker file (JSON: ``problems`` -> set name -> list
 problems with ``start``, ``goals`` and ``obstacles``; see
 ``/work/shared/benchmarks/mbm/README.md``) is planned for our Panda model with the Franka
 hand, fingers held :data:`FINGER_OPENING` apart from the centre (6.5 cm between them, as the
-problems were generated). For each problem:
+problems were generated). The file's ``robot`` key must name the Panda and its ``joints``
+key the Panda's seven joints (in another order, the start and goals are reordered to the
+model's); a file for another robot or other joints is refused with the key named. For each
+problem:
 
 * the grasped object: the problems' goals are grasps (the hand around a can, generated
   with the object in the scene); the obstacle nearest the tool centre point at the goals
@@ -109,11 +112,28 @@ class Problem:
     obstacles: tuple[Mapping[str, Any], ...]
 
 
-def load_problems(path: Path, dof: int = 7) -> dict[str, list[Problem]]:
+def load_problems(
+    path: Path,
+    dof: int = 7,
+    *,
+    robot: str | None = None,
+    joints: Sequence[str] | None = None,
+) -> dict[str, list[Problem]]:
     """Read a MotionBenchMaker JSON file into problems per set.
 
+    Args:
+        path: The JSON file.
+        dof: Joints of the model the problems are for.
+        robot: The model's name; a file whose ``robot`` key names another robot is refused
+            (``None``: not checked; a file without the key is taken to be for the model).
+        joints: The model's joint names in its order; the file's ``joints`` key must name
+            the same joints, and when they come in another order the start and goals are
+            reordered to the model's (``None``, or a file without the key: the file's order
+            is taken to be the model's).
+
     Raises:
-        InputError: the file is missing or malformed; the message names the file and key.
+        InputError: the file is missing or malformed, or is for another robot or other
+            joints; the message names the file and key.
     """
     try:
         data = json.loads(Path(path).read_text())
@@ -124,6 +144,7 @@ def load_problems(path: Path, dof: int = 7) -> dict[str, list[Problem]]:
     sets = data.get("problems") if isinstance(data, dict) else None
     if not isinstance(sets, dict) or not sets:
         raise InputError(f"{path}:problems: expected a mapping of set names to lists of problems")
+    order = _check_robot(data, path, robot, joints)
     out: dict[str, list[Problem]] = {}
     for name, items in sets.items():
         if not isinstance(items, list):
@@ -143,9 +164,50 @@ def load_problems(path: Path, dof: int = 7) -> dict[str, list[Problem]]:
                 raise InputError(f"{where}: start and goals must be numbers ({exc})") from None
             if start.shape != (dof,) or goals.ndim != 2 or goals.shape[1] != dof or not len(goals):
                 raise InputError(f"{where}: expected start ({dof},) and goals (M, {dof})")
+            if order is not None:
+                start, goals = start[order], goals[:, order]
             problems.append(Problem(name, int(p.get("index", i + 1)), start, goals, obstacles))
         out[name] = problems
     return out
+
+
+def _check_robot(
+    data: Mapping[str, Any], path: Path, robot: str | None, joints: Sequence[str] | None
+) -> NDArray[np.int64] | None:
+    """Check the file's ``robot`` and ``joints`` keys against the model.
+
+    Returns:
+        The file's column of each of the model's joints when the file lists them in
+        another order, else ``None``.
+
+    Raises:
+        InputError: another robot, or joints that are not the model's.
+    """
+    name = data.get("robot")
+    if (robot is not None and name is not None) and not (
+        isinstance(name, str) and name.strip().lower() == robot.lower()
+    ):
+        raise InputError(
+            f"{path}:robot: the problems are for {name!r}, this benchmark plans for {robot!r}"
+        )
+    listed = data.get("joints")
+    if joints is None or listed is None:
+        return None
+    ours = list(joints)
+    if not (isinstance(listed, list) and all(isinstance(j, str) for j in listed)):
+        raise InputError(f"{path}:joints: expected a list of joint names, got {listed!r}")
+    if sorted(listed) != sorted(ours):
+        missing = [j for j in ours if j not in listed]
+        extra = [j for j in listed if j not in ours or listed.count(j) > 1]
+        raise InputError(
+            f"{path}:joints: expected the {len(ours)} joints {', '.join(ours)} in any order; "
+            f"missing: {', '.join(missing) or '(none)'}; not ours or repeated: "
+            f"{', '.join(dict.fromkeys(extra)) or '(none)'}"
+        )
+    if listed == ours:
+        return None
+    logger.info("%s: joints in the file's order %s, reordered to the model's", path, listed)
+    return np.array([listed.index(j) for j in ours], dtype=np.int64)
 
 
 def _point_distance(o: Obstacle, p: NDArray[np.float64]) -> float:
@@ -397,7 +459,8 @@ def run(
         counted by what was wrong: ``obstacles``, ``start`` or ``goals``).
 
     Raises:
-        InputError: malformed file or settings.
+        InputError: malformed file or settings, or a file for another robot or with other
+            joint names than the Panda model's (:func:`load_problems`).
         UnknownNameError: a set not in the file; the message lists the file's sets.
     """
     from planners.collision import CollisionModel
@@ -405,12 +468,12 @@ def run(
 
     if not timeout > 0:
         raise InputError(f"timeout: expected a positive number of seconds, got {timeout}")
-    by_set = load_problems(problems)
+    arm = load_arm("panda", "franka_hand", finger_opening=finger_opening)
+    by_set = load_problems(problems, arm.dof, robot=arm.name, joints=arm.joint_names)
     chosen = list(by_set) if not sets else list(sets)
     for name in chosen:
         if name not in by_set:
             raise UnknownNameError("problem set", name, by_set)
-    arm = load_arm("panda", "franka_hand", finger_opening=finger_opening)
     _warm_up(arm)
     ompl = _Ompl() if peers else None
     ours_total, ompl_total = _Tally(), _Tally()

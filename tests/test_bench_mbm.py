@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from spatialmath import SE3
+from typer.testing import CliRunner
 
 from bench.mbm import grasp_allowance, load_problems, run
+from cells.cli import app
 from planners import load_arm
 from planners.collision import CollisionModel
 from planners.errors import InputError, UnknownNameError
@@ -47,6 +49,53 @@ def test_unknown_set_lists_the_sets_in_the_file(tmp_path: Path) -> None:
 def test_malformed_files_name_the_key(tmp_path: Path, data: object, where: str) -> None:
     with pytest.raises(InputError, match=where.replace("[", r"\[").replace("]", r"\]")):
         load_problems(_write(tmp_path, data))
+
+
+PANDA_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+
+
+def test_the_robot_and_joint_names_are_checked(tmp_path: Path) -> None:
+    arm = load_arm("panda")
+    assert list(arm.joint_names) == PANDA_JOINTS
+    problems = {"a": [_problem([])]}
+    ours = {"robot": "panda", "joints": PANDA_JOINTS, "problems": problems}
+    loaded = load_problems(_write(tmp_path, ours), robot=arm.name, joints=arm.joint_names)
+    np.testing.assert_array_equal(loaded["a"][0].start, READY)
+    for data, match in [
+        ({**ours, "robot": "ur5e"}, r"problems.json:robot: .*'ur5e'.*'panda'"),
+        ({**ours, "joints": PANDA_JOINTS[:6]}, r":joints: .*missing: panda_joint7"),
+        ({**ours, "joints": [*PANDA_JOINTS[:6], "elbow"]}, r":joints: .*not ours .*: elbow"),
+        ({**ours, "joints": [*PANDA_JOINTS[:6], "panda_joint1"]}, r"repeated: panda_joint1"),
+        ({**ours, "joints": "panda_joint1"}, r":joints: expected a list"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            load_problems(_write(tmp_path, data), robot=arm.name, joints=arm.joint_names)
+    with pytest.raises(InputError, match=":robot: "):
+        run(_write(tmp_path, {**ours, "robot": "fr3"}), timeout=0.1, peers=False)
+
+
+def test_joints_in_another_order_are_reordered_to_the_model(tmp_path: Path) -> None:
+    arm = load_arm("panda")
+    perm = [6, 0, 5, 1, 4, 2, 3]  # the file's column k holds panda_joint{perm[k] + 1}
+    shuffled = {
+        "robot": "panda",
+        "joints": [PANDA_JOINTS[k] for k in perm],
+        "problems": {
+            "a": [{"start": [READY[k] for k in perm], "goals": [[SIDE[k] for k in perm]]}]
+        },
+    }
+    loaded = load_problems(_write(tmp_path, shuffled), robot=arm.name, joints=arm.joint_names)
+    np.testing.assert_array_equal(loaded["a"][0].start, READY)
+    np.testing.assert_array_equal(loaded["a"][0].goals, [SIDE])
+
+
+def test_a_file_for_another_robot_is_one_typed_error_on_the_command_line(tmp_path: Path) -> None:
+    """``cellctl`` turns a RobotCellError into one line and exit code 2 (tests/test_cli.py)."""
+    path = _write(tmp_path, {"robot": "ur5e", "problems": {"a": [_problem([])]}})
+    result = CliRunner().invoke(app, ["bench", "mbm", "--problems", str(path)])
+    assert isinstance(result.exception, InputError)
+    message = str(result.exception)
+    assert "\n" not in message and ":robot: " in message and "ur5e" in message
 
 
 def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
