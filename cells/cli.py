@@ -79,12 +79,12 @@ def run_cmd(
 ) -> None:
     """Plan, validate in PyBullet, run on the simulated arm and spindle, judge and record."""
     from cells.controller import parse_injection
-    from cells.run_job import run_cell
+    from cells.run_job import json_document, run_cell
 
     injections = [parse_injection(text) for text in inject or []]
     result = run_cell(cell, cycles=cycles, injections=injections, seed=seed, db=db,
                       report=report, console=console)  # fmt: skip
-    _write_json(json_out, result)
+    _write_json(json_out, json_document(result))  # NaN (no clearance) is null in JSON
     if result["status"] != "finished":
         raise typer.Exit(1)
 

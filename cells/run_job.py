@@ -6,24 +6,29 @@ closing table (time per operation, cycle time against the takt, verdicts, minimu
 clearance) and returns the summary that ``--json`` writes::
 
     {"cell": str, "cycles": int, "cycle_time_s": float, "plan_time_s": float,
-     "validate_time_s": float, "min_clearance_m": float,
+     "validate_time_s": float, "min_clearance_m": float | null,
      "operations": [{"kind": "pick_place" | "screw", "index": int,
                      "verdict": "OK" | "NOK", "reason": str | null}]}
 
 Times are per cycle, medians over the cycles that ran; ``operations`` lists every
-operation of every cycle (``index`` counts them through the run).
+operation of every cycle (``index`` counts them through the run). :func:`run_cell`
+returns NaN where there is no number (``min_clearance_m`` when every cycle was refused
+before it ran); the JSON files carry ``null`` there (:func:`json_document`): JSON has no
+NaN or infinity.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -32,7 +37,7 @@ from cells.cell_file import load_cell
 from cells.controller import CellController, CycleResult, Injection
 from cells.records import ResultsStore
 
-__all__ = ["run_cell"]
+__all__ = ["json_document", "run_cell"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -91,6 +96,26 @@ def run_cell(
     if console is not None:
         _print_table(console, cell.name, cell.takt, results, summary)
     return summary
+
+
+def json_document(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by ``None``, so that
+    ``json.dumps(..., allow_nan=False)`` writes valid JSON (``null`` there).
+
+    Dicts, lists and tuples are copied (tuples and numpy arrays become lists); numpy
+    scalars become Python numbers; anything else is returned as it is.
+    """
+    if isinstance(value, dict):
+        return {k: json_document(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_document(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_document(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class _Quiet:
@@ -210,6 +235,7 @@ def _write_report(folder: Path, controller: CellController, results: list[CycleR
         }
         for r in results
     ]  # fmt: skip
-    (folder / "cycles.json").write_text(json.dumps(rows, indent=1, default=float) + "\n")
+    text = json.dumps(json_document(rows), indent=1, allow_nan=False, default=float)
+    (folder / "cycles.json").write_text(text + "\n")
     for i, p in enumerate(controller.first_programs):
         p.trajectory.save(folder / f"{i:02d}_{p.kind}_{p.target}.npz")

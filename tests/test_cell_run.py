@@ -297,6 +297,41 @@ def test_run_records_everything_and_writes_json(two_holes: Path, tmp_path: Path)
                                for w in written)  # fmt: skip
 
 
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> object:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_with_every_cycle_refused_writes_valid_json(tmp_path: Path) -> None:
+    """A hole out of reach: the cycle is refused before it runs, so there is no clearance;
+    the JSON files say null, not NaN (which is not JSON)."""
+    head, tail = _holes_block(SCREW.read_text())
+    far = (
+        '[[holes]]\nname = "far"\nposition = [3.0, 0.0, 0.08]\naxis = [0.0, 0.0, 1.0]\n'
+        'screw = "M1.4"\n\n'
+    )
+    path = tmp_path / "far.toml"
+    path.write_text(head + far + tail)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        app,
+        ["run", str(path), "--cycles", "2", "--db", str(tmp_path / "r.sqlite"),
+         "--json", str(out), "--report", str(tmp_path / "rep")],
+    )  # fmt: skip
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output  # the run stopped
+    data = _strict_json(out.read_text())
+    assert isinstance(data, dict)
+    assert data["status"] == "stopped" and data["cycles"] == 1
+    assert data["min_clearance_m"] is None
+    assert [v["verdict"] for v in data["verdicts"]] == ["ABORTED"]
+    assert "out of reach" in data["verdicts"][0]["reason"]
+    rows = _strict_json((tmp_path / "rep" / "cycles.json").read_text())
+    assert isinstance(rows, list) and rows[0]["min_clearance_m"] is None
+
+
 def test_bad_injection_is_one_line(two_holes: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cells", "run", str(two_holes), "--inject", "gremlin@2",
