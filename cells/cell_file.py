@@ -503,13 +503,17 @@ def load_cell(path: str | Path) -> Cell:
     """
     file = str(path)
     p = Path(path)
+    if p.is_dir():
+        raise CellFileError(file, "", "a directory, expected a cell file (.toml)")
     if not p.is_file():
-        raise CellFileError(file, "", "no such file, expected a cell file (TOML)")
+        raise CellFileError(file, "", "no such file, expected a cell file (.toml)")
     try:
         with p.open("rb") as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise CellFileError(file, "", f"not valid TOML ({exc}), expected a TOML file") from None
+    except UnicodeDecodeError:
+        raise CellFileError(file, "", "not valid TOML (not UTF-8), expected a TOML file") from None
     except OSError as exc:
         raise CellFileError(file, "", f"cannot read it ({exc.strerror})") from None
     cell = _guarded(file, lambda: _load(file, data))

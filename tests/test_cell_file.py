@@ -286,6 +286,12 @@ def test_pick_place_errors(tmp_path: Path) -> None:
         load_cell(_write(tmp_path, bad, "c.toml"))
     with pytest.raises(CellFileError, match="no such file"):
         load_cell(tmp_path / "nope.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00[cell]")
+    with pytest.raises(CellFileError, match=r"binary\.toml:.*not valid TOML \(not UTF-8\)"):
+        load_cell(binary)
+    with pytest.raises(CellFileError, match=r": a directory, expected a cell file \(\.toml\)$"):
+        load_cell(tmp_path)
 
 
 def test_cli_check_cell(tmp_path: Path) -> None:
@@ -305,3 +311,18 @@ def test_cli_check_cell(tmp_path: Path) -> None:
     lines = [ln for ln in bad.stderr.splitlines() if not ln.startswith("pybullet build")]
     assert bad.returncode == 2
     assert lines == [f"error: {path}:holes[1].axis: zero vector, expected a non-zero direction"]
+
+
+@pytest.mark.parametrize("command", ["check-cell", "run"])
+def test_cli_directory_is_not_a_cell_file(tmp_path: Path, command: str) -> None:
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "cells", command, str(tmp_path), *(
+            ["--db", str(tmp_path / "r.sqlite")] if command == "run" else [])],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "500"},
+    )  # fmt: skip
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("pybullet build")]
+    assert proc.returncode == 2, proc.stderr
+    assert lines == [f"error: {tmp_path}: a directory, expected a cell file (.toml)"]
+    assert not (tmp_path / "r.sqlite").exists()
