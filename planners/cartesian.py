@@ -8,7 +8,11 @@ so the solver stays on the branch it is on). The joint path must stay continuous
 that moves more than ``max_joint_step_per_mm`` per millimetre of TCP motion between two
 samples is an IK branch jump (or a singularity), and the move fails there, naming the
 sample and the joint. With a ``checker`` every configuration of the line is checked in one
-batched call.
+batched call, and so is the joint motion between consecutive samples: each interval is
+checked at the planner's edge resolution (:data:`~planners.rrt.DEFAULT_RESOLUTION`, no
+Euclidean joint step longer than that between checked configurations, as
+:func:`~planners.space.edge_points` places them), so an obstacle thin enough to sit between
+two samples is found as it is on a planned edge.
 
 The result is a :class:`CartesianResult`, never ``None``.
 """
@@ -29,6 +33,7 @@ from planners.arm import Arm
 from planners.arrays import as_matrix4, frozen
 from planners.errors import InputError
 from planners.ik import solve_ik
+from planners.rrt import DEFAULT_RESOLUTION
 
 __all__ = [
     "CartesianResult",
@@ -119,6 +124,7 @@ def cartesian_line(
     rotation_step: float = 0.01,
     max_joint_step_per_mm: float = 0.05,
     checker: _Checker | None = None,
+    resolution: float = DEFAULT_RESOLUTION,
 ) -> CartesianResult:
     """Move the TCP in a straight line from its pose at ``q_start`` to ``T_world_goal``.
 
@@ -133,17 +139,23 @@ def cartesian_line(
             [rad/mm or mm/mm] between consecutive samples.
         checker: Batched validity (``valid(Q (N, dof)) -> (N,) bool``, e.g. a
             ``CollisionModel``); ``None`` checks no collisions.
+        resolution: Largest Euclidean joint step between the configurations checked
+            along the motion from one sample to the next [rad]; the planner's edge
+            resolution by default.
 
     Returns:
-        A :class:`CartesianResult`.
+        A :class:`CartesianResult`; a collision at a sample or between two samples is
+        COLLISION, naming the sample (or the two samples).
 
     Raises:
         InputError: malformed configuration or pose, or non-positive settings.
     """
     q0 = arm.check_q(q_start, "q_start")
     T_goal = as_matrix4(T_world_goal, "T_world_goal")
-    if not (step > 0 and rotation_step > 0 and max_joint_step_per_mm > 0):
-        raise InputError("step, rotation_step, max_joint_step_per_mm: expected positive values")
+    if not (step > 0 and rotation_step > 0 and max_joint_step_per_mm > 0 and resolution > 0):
+        raise InputError(
+            "step, rotation_step, max_joint_step_per_mm, resolution: expected positive values"
+        )
     T_start = np.asarray(arm.fk(q0).A)
     poses = line_poses(T_start, T_goal, step, rotation_step)
     n = poses.shape[0] - 1
@@ -194,13 +206,45 @@ def cartesian_line(
         path.append(np.array(res.q))
     Q = np.array(path)
     if checker is not None:
-        ok = np.asarray(checker.valid(Q), dtype=bool)
+        pts, owner, at_sample = _motion_points(Q, resolution)
+        ok = np.asarray(checker.valid(pts), dtype=bool)
         if not ok.all():
-            i = int(np.argmin(ok))
-            return fail(
-                CartesianStatus.COLLISION, f"sample {i} of {n} is in collision", path[:i], i
-            )
+            k = int(np.argmin(ok))
+            i = int(owner[k])
+            where = f"sample {i}" if at_sample[k] else f"motion between samples {i - 1} and {i}"
+            return fail(CartesianStatus.COLLISION, f"{where} of {n} is in collision", path[:i], i)
     return CartesianResult(CartesianStatus.SOLVED, None, frozen(Q), frozen(poses), -1, 1.0)
+
+
+def _motion_points(
+    Q: NDArray[np.float64], resolution: float
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.bool_]]:
+    """The configurations to check along the joint path ``Q`` (K, dof), in order.
+
+    ``Q[0]``, then for each interval ``Q[i - 1] -> Q[i]`` the configurations of
+    :func:`~planners.space.edge_points` at ``resolution`` (after ``Q[i - 1]``, up to and
+    including ``Q[i]``), built for all intervals at once.
+
+    Returns:
+        ``(pts, owner, at_sample)``: the configurations (P, dof); the sample each one
+        leads to (0 for ``Q[0]``); and whether it is that sample itself.
+    """
+    d = np.linalg.norm(np.diff(Q, axis=0), axis=1)
+    per = np.maximum(1, np.ceil(d / resolution)).astype(np.int64)
+    owner = np.r_[0, np.repeat(np.arange(1, Q.shape[0]), per)]
+    at_sample = np.ones(owner.shape[0], dtype=bool)
+    if per.max(initial=1) == 1:  # no interval longer than the resolution: the samples
+        return Q, owner, at_sample
+    ends = np.cumsum(per)  # index in pts of each sample after the first
+    j = np.arange(1, owner.shape[0]) - np.repeat(ends - per, per)  # 1 .. per within an interval
+    t = (j / np.repeat(per, per))[:, None]
+    pts = np.empty((owner.shape[0], Q.shape[1]))
+    pts[0] = Q[0]
+    pts[1:] = Q[owner[1:] - 1] + t * (Q[owner[1:]] - Q[owner[1:] - 1])
+    pts[ends] = Q[1:]
+    at_sample[1:] = False
+    at_sample[ends] = True
+    return pts, owner, at_sample
 
 
 def cartesian_along_tool(
@@ -212,6 +256,7 @@ def cartesian_along_tool(
     step: float = 0.001,
     max_joint_step_per_mm: float = 0.05,
     checker: _Checker | None = None,
+    resolution: float = DEFAULT_RESOLUTION,
 ) -> CartesianResult:
     """Move the TCP ``distance`` along a tool-frame axis, orientation fixed.
 
@@ -225,6 +270,7 @@ def cartesian_along_tool(
         step: Largest TCP translation between samples [m].
         max_joint_step_per_mm: See :func:`cartesian_line`.
         checker: See :func:`cartesian_line`.
+        resolution: See :func:`cartesian_line`.
 
     Raises:
         InputError: malformed configuration, axis or distance.
@@ -238,5 +284,6 @@ def cartesian_along_tool(
     T = np.array(arm.fk(q0).A)
     T[:3, 3] += T[:3, :3] @ (u / np.linalg.norm(u)) * float(distance)
     return cartesian_line(
-        arm, q0, T, step=step, max_joint_step_per_mm=max_joint_step_per_mm, checker=checker
-    )
+        arm, q0, T, step=step, max_joint_step_per_mm=max_joint_step_per_mm, checker=checker,
+        resolution=resolution,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ from spatialmath import SE3
 
 from planners import Arm, InputError, pose_error
 from planners.cartesian import CartesianStatus, cartesian_along_tool, cartesian_line, line_poses
+from planners.rrt import DEFAULT_RESOLUTION
 
 
 def _distance_to_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -98,6 +99,46 @@ def test_collision_along_the_line_is_reported(arm: Arm) -> None:
     assert ok.success
 
 
+class _Slab:
+    """Stands in for a CollisionModel: the TCP must not be inside a thin horizontal slab."""
+
+    def __init__(self, arm: Arm, z: float, half: float) -> None:
+        self.arm, self.z, self.half = arm, z, half
+        self.checked = 0
+
+    def valid(self, Q: np.ndarray) -> np.ndarray:
+        Q = np.atleast_2d(Q)
+        self.checked += Q.shape[0]
+        return np.abs(self.arm.fk_batch(Q)[:, 2, 3] - self.z) > self.half
+
+
+def test_a_collision_between_samples_is_found_at_the_edge_resolution(arm: Arm) -> None:
+    """A slab 4 mm thick midway between two samples 1 cm apart: no sample is in it, but the
+    joints move more than the planner's edge resolution between the samples, and the motion
+    between them is checked at that resolution as a planned edge is."""
+    q0 = arm.configuration("ready")
+    z0 = arm.fk(q0).t[2]
+    goal = SE3.Trans(0.0, 0.0, -0.05) * arm.fk(q0)
+    free = cartesian_line(arm, q0, goal, step=0.01)
+    assert free.success and free.path.shape[0] == 6
+    steps = np.linalg.norm(np.diff(free.path, axis=0), axis=1)
+    assert steps.min() > DEFAULT_RESOLUTION  # each interval needs checks between samples
+    slab = _Slab(arm, z0 - 0.015, 0.002)
+    assert slab.valid(free.path).all()  # every sample is clear of the slab
+    # Checked at the samples only (a resolution coarser than any interval), it is missed:
+    assert cartesian_line(arm, q0, goal, step=0.01, checker=slab, resolution=1.0).success
+    slab.checked = 0
+    res = cartesian_line(arm, q0, goal, step=0.01, checker=slab)
+    assert res.status is CartesianStatus.COLLISION
+    assert res.reason == "motion between samples 1 and 2 of 5 is in collision"
+    assert res.index == 2 and res.path.shape[0] == 2
+    # the start alone, then the start and each interval at the resolution in one call
+    assert slab.checked == 2 + sum(int(np.ceil(s / DEFAULT_RESOLUTION)) for s in steps)
+    # The reason at a sample keeps its format.
+    at = cartesian_line(arm, q0, goal, step=0.01, checker=_Slab(arm, z0 - 0.02, 0.001))
+    assert at.reason == "sample 2 of 5 is in collision" and at.index == 2
+
+
 def test_start_outside_limits_or_in_collision(arm: Arm) -> None:
     q0 = np.array(arm.configuration("ready"))
     bad = q0.copy()
@@ -117,6 +158,8 @@ def test_malformed_input_raises(arm: Arm) -> None:
         cartesian_line(arm, q0, np.eye(3))
     with pytest.raises(InputError):
         cartesian_line(arm, q0, arm.fk(q0), step=0.0)
+    with pytest.raises(InputError):
+        cartesian_line(arm, q0, arm.fk(q0), resolution=0.0)
     with pytest.raises(InputError):
         cartesian_along_tool(arm, q0, 0.01, axis=(0, 0, 0))
     with pytest.raises(InputError):
