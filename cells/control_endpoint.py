@@ -208,14 +208,18 @@ class ControlEndpoint:
         if self.state is not ControlState.IDLE:
             raise _BadRequestError(Code.BAD_STATE, f"load_cell needs IDLE, not {self.state}")
         path = Path(_arg(args, "path", str))
+        seed = int(_arg(args, "seed", int, 0))
+        if seed < 0:
+            raise _BadRequestError(Code.BAD_ARGUMENT, "args.seed: expected an integer >= 0")
         from cells.cell_file import load_cell
         from cells.controller import CellController
 
         cell = load_cell(path)  # CellFileError: BAD_ARGUMENT with file:key.path
-        if self._controller is not None:
+        if self._controller is not None:  # never keep a closed controller, even if the next fails
             self._controller.close()
-        self._controller = CellController(cell, seed=int(_arg(args, "seed", int, 0)))
+            self._controller = None
         self._programs, self._validated = [], None
+        self._controller = CellController(cell, seed=seed)
         return {
             "cell": cell.name, "takt_s": cell.takt, "robots": list(cell.robots),
             "parts": list(cell.parts), "holes": list(cell.holes),

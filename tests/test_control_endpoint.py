@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,39 +135,114 @@ arg = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64 - 1), st.floats(), st.text(max_size=10),
     st.binary(max_size=8), st.none(), st.booleans(), st.lists(st.integers(0, 3), max_size=3),
 )  # fmt: skip
+PICK_PLACE = Path(__file__).resolve().parents[1] / "cells" / "phone_pick_place.toml"
+# Placeholders for files the test writes under tmp_path (strategies are built before it exists).
+CELL_PATHS = ["<missing>", "<directory>", "<malformed>", "<binary>", "<empty>", "<pick_place>"]
+path_arg = st.one_of(st.sampled_from(CELL_PATHS), arg)
+seed_arg = st.one_of(
+    st.sampled_from([0, 1, 2**32, 2**63, 2**64 - 1, -1, -(2**63), math.nan, math.inf, 1.5, True]),
+    arg,
+)
+# plan is the one slow command with a cell loaded (0.4-1.2 s): about 3 in 1,000 examples.
+COMMANDS = [
+    "status", "run", "pause", "resume", "stop", "abort", "reset", "load_cell", "validate",
+] * 20 + ["plan"]  # fmt: skip
+
+
+def _cell_path(value: object, tmp_path: Path) -> object:
+    """A placeholder of CELL_PATHS as a real path (the files are made on first use)."""
+    if value not in CELL_PATHS:
+        return value
+    files = {
+        "<malformed>": b'[cell]\nname = "x"\n[[robots]\n',
+        "<binary>": b"\xff\xfe\x00[cell]",
+        "<empty>": b"",
+    }
+    if value == "<pick_place>":
+        return str(PICK_PLACE)
+    if value == "<missing>":
+        return str(tmp_path / "no" / "such.toml")
+    if value == "<directory>":
+        return str(tmp_path)
+    path = tmp_path / f"{str(value).strip('<>')}.toml"
+    if not path.exists():
+        path.write_bytes(files[str(value)])
+    return str(path)
+
+
+@pytest.fixture
+def control_with_cell(control: ControlEndpoint) -> ControlEndpoint:
+    """The control endpoint with phone_pick_place loaded (so plan and load_cell go deep)."""
+    r = call(control, "load_cell", path=str(PICK_PLACE))
+    assert r.ok, r
+    return control
+
+
+def test_a_bad_seed_keeps_the_loaded_cell(control_with_cell: ControlEndpoint) -> None:
+    control = control_with_cell
+    loaded = control._controller
+    for seed in (-1, 1.5, math.nan, True):
+        r = call(control, "load_cell", path=str(PICK_PLACE), seed=seed)
+        assert r.code is Code.BAD_ARGUMENT and "seed" in r.detail, r
+    assert control._controller is loaded
+    r = call(control, "plan")
+    assert r.ok, r  # the cell still plans
+
+
+any_request = st.tuples(
+    st.one_of(st.sampled_from(COMMANDS), st.text(max_size=12)),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "path": path_arg,
+            "seed": seed_arg,
+            "trajectory": arg,
+            "arm": arg,
+            "arm_command": arg,
+            "rate_hz": arg,
+            "rt_priority": arg,
+            "x": arg,
+        },
+    ),
+)
+load_cell_request = st.tuples(
+    st.just("load_cell"), st.fixed_dictionaries({"path": path_arg}, optional={"seed": seed_arg})
+)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    cmd=st.one_of(
-        st.sampled_from(
-            [
-                "status",
-                "run",
-                "pause",
-                "resume",
-                "stop",
-                "abort",
-                "reset",
-                "load_cell",
-                "plan",
-                "validate",
-            ]
-        ),
-        st.text(max_size=12),
-    ),
-    args=st.dictionaries(
-        st.sampled_from(["trajectory", "arm", "arm_command", "rate_hz", "rt_priority", "x"]), arg
-    ),
+    # about one request in four is a load_cell with a path (a valid load takes about 0.3 s)
+    request=st.one_of(any_request, any_request, any_request, load_cell_request),
     version=st.sampled_from([[1, 0], [1, 7], [2, 0], [0], "1"]),
 )
 def test_fuzzed_requests_always_get_a_coded_reply(
-    control: ControlEndpoint, cmd: str, args: dict, version: object
+    control_with_cell: ControlEndpoint,
+    tmp_path: Path,
+    request: tuple[str, dict],
+    version: object,
 ) -> None:
+    """Fuzzed commands and arguments (with ``path`` and ``seed`` for load_cell: missing
+    files, a directory, malformed, binary and empty TOML, the real pick-and-place cell;
+    huge, negative, NaN seeds) against an endpoint with a cell loaded: every reply is
+    coded, none is INTERNAL, nothing starts a run, and a cell stays loaded."""
+    control = control_with_cell
+    cmd, args = request
+    if "path" in args:
+        args["path"] = _cell_path(args["path"], tmp_path)
     frame = msgpack.packb({"magic": MAGIC, "v": version, "id": 9, "cmd": cmd, "args": args})
     reply = control.handle_frames([frame])
     assert isinstance(reply, Reply) and isinstance(reply.code, Code)
+    assert reply.code is not Code.INTERNAL, reply
     assert control.state is ControlState.IDLE  # nothing could start a run
+    assert control._controller is not None  # a failed load_cell keeps the loaded cell
+    if cmd == "load_cell" and reply.ok:
+        assert args["path"] == str(PICK_PLACE) and reply.data["cell"] == "phone_pick_place"
+    if cmd == "plan" and reply.ok:
+        assert reply.data["operations"] and reply.data["cycle_time_s"] > 0
+    # validate on a real plan takes about 3 s (test_cell_commands_need_their_order_... runs
+    # one): forget the plan so the fuzz's many validates stay quick (BAD_STATE).
+    control._programs = []
 
 
 def _trajectory_file(q0: np.ndarray, path: Path, names: tuple[str, ...]) -> Path:
