@@ -96,15 +96,25 @@ def inspect_cmd(
     db: Annotated[
         Path | None, typer.Option(help="Results store (default ./runs/results.sqlite).")
     ] = None,
+    cell: Annotated[
+        Path | None,
+        typer.Option(
+            "--cell",
+            help="Cell file (TOML): inspect the trajectory in that cell (its robot and tool, "
+            "TCP path among its obstacles, clearance over time).",
+        ),
+    ] = None,
 ) -> None:
     """Write the inspection plots of a trajectory or a run as PNG files."""
-    from cells.inspection import inspect_target
+    from cells.inspection import inspect_plots
 
-    written = inspect_target(target, out, db)
-    for path in written:
-        console.print(f"wrote {path}")
-    if not written:
-        console.print(f"nothing to plot for {target}")
+    done = inspect_plots(target, out, db, cell)
+    for path in done.written:
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+    if not done.written:
+        console.print(f"nothing to plot for {target}", markup=False, highlight=False)
+    for plot, why in done.skipped:
+        console.print(f"not made: {plot}: {why}", markup=False, highlight=False, soft_wrap=True)
 
 
 @bench_app.command("ik")
@@ -289,20 +299,28 @@ def serve_arm_cmd(
     rt_priority: Annotated[
         int, typer.Option("--rt-priority", min=0, max=99, help="SCHED_FIFO priority, 0: none.")
     ] = 0,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Named configuration of the arm to start at, e.g. ready (where the cells' "
+            "cycles start); default: home.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a simulated arm (PyBullet): setpoint stream and arm commands."""
     from cells.arm_endpoint import ArmEndpoint, command_endpoint_for, serve_arm
 
     def ready(endpoint: ArmEndpoint) -> None:
         console.print(
-            f"arm {robot} at {rate:g} Hz: stream {bind}, commands "
+            f"arm {robot} at {rate:g} Hz, at {start or 'home'}: stream {bind}, commands "
             f"{command_bind or command_endpoint_for(bind)}"
             f"{' (PLAIN TEXT)' if insecure_plaintext else ' (CURVE)'}"
         )
 
     serve_arm(
         robot, bind, rate, str(keys) if keys else None, insecure_plaintext, watchdog_ms / 1e3,
-        command_bind, ready, rt_priority, tool=tool,
+        command_bind, ready, rt_priority, tool=tool, start=start,
     )  # fmt: skip
 
 

@@ -4,15 +4,26 @@ A target is either a trajectory file written by :meth:`planners.Trajectory.save`
 (``.npz`` or ``.json``) or the id of a run in the results store
 (:class:`cells.records.ResultsStore`).
 
-* **trajectory**: joint position, velocity, acceleration and jerk (``<stem>_joints.png``),
-  against the limits of the arm whose joint names it carries (none drawn when no arm
-  model has those joints); for such an arm also the path of its flange in 3D
-  (``<stem>_tcp.png``; the file does not say which tool or cell it was planned for).
+* **trajectory**: joint position, velocity, acceleration and jerk (``<stem>_joints.png``).
+  With a cell file (``cell``, ``--cell``) the trajectory is inspected in that cell's
+  world: the robot whose joints it names (its arm and tool) gives the limits, the TCP
+  path in 3D among the cell's fixtures and parts (``<stem>_tcp.png``) and the clearance
+  over time (``<stem>_clearance.png``: the sphere model of the robot with its tool
+  against the cell's bodies at their start poses, and its self distances). Without a
+  cell the file does not say which tool or world it was planned for: the limits are
+  those of the arm model whose joint names it carries (none drawn when no model has
+  those joints), ``<stem>_tcp.png`` is that arm's flange path with no obstacles, and
+  there is no clearance plot; :attr:`Inspection.skipped` says so.
 * **run**: the stage timeline of the first and the last cycle
   (``run<id>_cycle<cycle>_timeline.png``, operations relative to the cycle's start),
   cycle times against the takt of the run's cell file when that file loads
   (``run<id>_cycle_times.png``) and the torque-angle traces of the run's tightenings, one
   of each NOK reason over the first OK one (``run<id>_torque_angle.png``).
+
+The run's store keeps no trajectories, so a run has no joint, TCP-path or clearance
+plot: ``cellctl run --report DIR`` saves the first cycle's trajectories, which
+``cellctl inspect DIR/<file>.npz --cell CELL.toml`` plots (:attr:`Inspection.skipped`
+says so).
 
 Plots come from :mod:`cells.plots` (matplotlib, the ``notebooks`` extra).
 """
@@ -20,7 +31,7 @@ Plots come from :mod:`cells.plots` (matplotlib, the ``notebooks`` extra).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,11 +49,11 @@ from planners.trajectory import Trajectory
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from cells.cell_model import Cell
+    from cells.cell_model import Cell, Robot
     from planners.arm import Arm
     from sim.spindle import TighteningTrace
 
-__all__ = ["TRAJECTORY_SUFFIXES", "arm_for_joints", "inspect_target"]
+__all__ = ["TRAJECTORY_SUFFIXES", "Inspection", "arm_for_joints", "inspect_plots", "inspect_target"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -52,7 +63,32 @@ TRAJECTORY_SUFFIXES = (".npz", ".json")
 _DPI = 110
 
 
-def inspect_target(target: str, out_dir: Path, db: Path | None = None) -> list[Path]:
+@dataclass
+class Inspection:
+    """What :func:`inspect_plots` made.
+
+    Attributes:
+        written: The PNG files written, in order.
+        skipped: ``(plot, why)`` for each plot of the target's kind that was not made.
+    """
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def inspect_target(
+    target: str, out_dir: Path, db: Path | None = None, cell: Path | None = None
+) -> list[Path]:
+    """Write the inspection plots of ``target`` as PNG files; the files written.
+
+    :func:`inspect_plots` with the same arguments, returning only ``written``.
+    """
+    return inspect_plots(target, out_dir, db, cell).written
+
+
+def inspect_plots(
+    target: str, out_dir: Path, db: Path | None = None, cell: Path | None = None
+) -> Inspection:
     """Write the inspection plots of ``target`` as PNG files into ``out_dir``.
 
     Args:
@@ -60,24 +96,34 @@ def inspect_target(target: str, out_dir: Path, db: Path | None = None) -> list[P
             :meth:`planners.Trajectory.save`) or a run id (an integer) in the store.
         out_dir: Folder for the PNG files (created if needed; files are overwritten).
         db: The results store for a run id (``runs/results.sqlite`` by default).
+        cell: A cell file: a trajectory is inspected in that cell's world (its robot
+            and tool, its obstacles, the clearance). Not for a run (the run names its
+            own cell file).
 
     Returns:
-        The files written, in order.
+        The files written and the plots not made, with why.
 
     Raises:
         InputError: ``target`` is neither an existing trajectory file nor a run id, the
-            file is not a valid trajectory, or the store has no such run; the message
-            says what was given and what is expected.
+            file is not a valid trajectory, the store has no such run, ``cell`` is given
+            with a run id, or no robot of the cell has the trajectory's joints; the
+            message says what was given and what is expected.
+        CellFileError: the cell file does not load.
         RecordsError: the store cannot be opened.
     """
     text = str(target).strip()
     if text.isdigit():
+        if cell is not None:
+            raise InputError(
+                f"--cell {str(cell)!r}: only for a trajectory file; run {text} is plotted "
+                "with the cell file it ran"
+            )
         return _inspect_run(int(text), Path(out_dir), Path(db) if db is not None else DEFAULT_STORE)
     path = Path(text)
     if path.suffix.lower() in TRAJECTORY_SUFFIXES:
         if not path.is_file():
             raise InputError(f"target {text!r}: no such trajectory file")
-        return _inspect_trajectory(path, Path(out_dir))
+        return _inspect_trajectory(path, Path(out_dir), Path(cell) if cell is not None else None)
     raise InputError(
         f"target {text!r}: expected a trajectory file (.npz or .json) or a run id (an integer)"
     )
@@ -118,22 +164,70 @@ def arm_for_joints(joint_names: tuple[str, ...]) -> Arm | None:
     return None
 
 
-def _inspect_trajectory(path: Path, out_dir: Path) -> list[Path]:
-    from cells.plots import plot_joints, plot_tcp_path
+_NO_CELL = "no cell given (--cell CELL.toml)"
+
+
+def _cell_robot(cell_path: Path, traj: Trajectory, path: Path) -> tuple[Cell, Robot]:
+    """The cell and its robot whose joints the trajectory names."""
+    from cells.cell_file import load_cell
+
+    cell = load_cell(cell_path)
+    for robot in cell.robots.values():
+        if tuple(robot.arm.joint_names) == tuple(traj.joint_names):
+            return cell, robot
+    arms = "; ".join(
+        f"{r.name} ({r.model}): {list(r.arm.joint_names)}" for r in cell.robots.values()
+    )
+    raise InputError(
+        f"target {str(path)!r}: joints {list(traj.joint_names)} are not those of a robot of "
+        f"cell {cell.name!r} ({cell_path}), expected those of {arms}"
+    )
+
+
+def _inspect_trajectory(path: Path, out_dir: Path, cell_path: Path | None) -> Inspection:
+    from cells.plots import clearance_over_time, plot_clearance, plot_joints, plot_tcp_path
 
     traj = _load_trajectory(path)
-    arm = arm_for_joints(traj.joint_names)
-    if arm is None:
-        logger.info("%s: no arm model has joints %s; no limits drawn", path, traj.joint_names)
-    written = [
-        _save(
-            plot_joints(traj, arm.limits if arm is not None else None),
-            out_dir / f"{path.stem}_joints.png",
+    done = Inspection()
+    if cell_path is None:
+        arm = arm_for_joints(traj.joint_names)
+        if arm is None:
+            logger.info("%s: no arm model has joints %s; no limits drawn", path, traj.joint_names)
+        done.written.append(
+            _save(
+                plot_joints(traj, arm.limits if arm is not None else None),
+                out_dir / f"{path.stem}_joints.png",
+            )
         )
-    ]
-    if arm is not None:
-        written.append(_save(plot_tcp_path(arm, traj), out_dir / f"{path.stem}_tcp.png"))
-    return written
+        if arm is not None:
+            fig = plot_tcp_path(arm, traj)
+            done.written.append(_save(fig, out_dir / f"{path.stem}_tcp.png"))
+            done.skipped.append(("TCP path with the tool among the cell's obstacles", _NO_CELL))
+        else:
+            why = f"no arm model has joints {list(traj.joint_names)}"
+            done.skipped.append(("TCP path", why))
+        done.skipped.append(("clearance over time", _NO_CELL))
+        return done
+
+    from cells.tasks import world_spec_of
+    from sim.world_scene import WorldScene
+
+    cell, robot = _cell_robot(cell_path, traj, path)
+    arm = robot.arm
+    model = WorldScene(world_spec_of(cell), arm).model()
+    fig = plot_joints(traj, arm.limits)
+    fig.suptitle(f"{path.name}: {robot.name} ({robot.model}) of cell {cell.name}")
+    done.written.append(_save(fig, out_dir / f"{path.stem}_joints.png"))
+    fig = plot_tcp_path(arm, traj, model.scene.obstacles)
+    ax = fig.axes[0]
+    ax.set_title(f"{cell.name}, {robot.name}: {ax.get_title()}")
+    done.written.append(_save(fig, out_dir / f"{path.stem}_tcp.png"))
+    t, clearance = clearance_over_time(model, traj)
+    fig = plot_clearance(t, clearance)
+    ax = fig.axes[0]
+    ax.set_title(f"cell {cell.name}, sphere model of {robot.name}: {ax.get_title()}")
+    done.written.append(_save(fig, out_dir / f"{path.stem}_clearance.png"))
+    return done
 
 
 # ------------------------------------------------------------------------------ run
@@ -178,7 +272,7 @@ def _timeline_rows(store: ResultsStore, cycle: CycleRecord) -> list[tuple[str, s
     ]
 
 
-def _inspect_run(run_id: int, out_dir: Path, db: Path) -> list[Path]:
+def _inspect_run(run_id: int, out_dir: Path, db: Path) -> Inspection:
     from cells.plots import plot_cycle_times, plot_timeline, plot_torque_angle
 
     with ResultsStore(db, create=False) as store:
@@ -233,4 +327,19 @@ def _inspect_run(run_id: int, out_dir: Path, db: Path) -> list[Path]:
             written.append(_save(fig, out_dir / f"run{run_id}_torque_angle.png"))
     if not written:
         logger.info("run %d has no cycles or tightenings: nothing to plot", run_id)
-    return written
+    done = Inspection(written)
+    for plot, why in (
+        ("stage timeline", "no cycle with operations" if not with_ops else ""),
+        ("cycle times against takt", "no finished cycle" if not finished else ""),
+        ("torque-angle traces", "no tightening" if not tightenings else ""),
+    ):
+        if why:
+            done.skipped.append((plot, why))
+    if finished and cell is None:
+        done.skipped.append(("takt line", f"the run's cell file {run.cell_file!r} does not load"))
+    why = (
+        "the store keeps no trajectories (cellctl run --report DIR saves the first cycle's; "
+        "inspect DIR/<file>.npz --cell CELL.toml)"
+    )
+    done.skipped.append(("joints, TCP path, clearance over time", why))
+    return done

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from records_helpers import build_store
+from typer.testing import CliRunner
 
 from cells import plots
-from cells.inspection import inspect_target
+from cells.cell_file import load_cell
+from cells.cli import app
+from cells.inspection import inspect_plots, inspect_target
+from cells.tasks import world_spec_of
 from cells.tightening import TighteningSpec
 from planners import Box, Capsule, CollisionModel, Cylinder, Scene, Sphere, load_arm
 from planners.arm import Arm
@@ -20,6 +27,7 @@ from planners.errors import InputError
 from planners.timing import time_parameterize
 from planners.trajectory import Trajectory
 from sim.spindle import Fault, ScrewJoint, tighten
+from sim.world_scene import WorldScene
 
 SPEC = TighteningSpec()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -263,3 +271,80 @@ def test_bad_targets(tmp_path: Path, traj: Trajectory) -> None:
             inspect_target(target, tmp_path / "out", db)
         assert "\n" not in str(info.value) and target in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def _wrote(output: str) -> list[Path]:
+    return [Path(line.removeprefix("wrote ")) for line in output.splitlines() if "wrote " in line]
+
+
+def test_inspect_a_trajectory_in_a_cell(traj: Trajectory, tmp_path: Path) -> None:
+    """--cell: the robot with its tool among the cell's obstacles, and the clearance."""
+    src = tmp_path / "move.npz"
+    traj.save(src)
+    out = tmp_path / "png"
+    shown = CliRunner().invoke(
+        app, ["inspect", str(src), "--cell", "cells/phone_screw.toml", "--out", str(out)]
+    )
+    assert shown.exit_code == 0, shown.output
+    written = _wrote(shown.output)
+    assert [p.name for p in written] == ["move_joints.png", "move_tcp.png", "move_clearance.png"]
+    assert all(_is_png(p) and p.stat().st_size > 10_000 for p in written)
+    assert "not made" not in shown.output
+    # the figures: the screwdriver's TCP among the cell's fixtures, the clearance of its model
+    cell = load_cell(Path("cells/phone_screw.toml"))
+    arm = cell.robots["screw_arm"].arm
+    done = inspect_plots(str(src), tmp_path / "again", cell=Path("cells/phone_screw.toml"))
+    assert [p.name for p in done.written] == [p.name for p in written] and not done.skipped
+    tcp = plots.plot_tcp_path(
+        arm, traj, WorldScene(world_spec_of(cell), arm).model().scene.obstacles
+    )
+    assert "screwdriver" in tcp.axes[0].get_title() and len(tcp.axes[0].lines) > 20
+
+
+def test_inspect_a_trajectory_without_a_cell_says_what_it_did_not_make(
+    traj: Trajectory, tmp_path: Path
+) -> None:
+    src = tmp_path / "move.npz"
+    traj.save(src)
+    shown = CliRunner().invoke(app, ["inspect", str(src), "--out", str(tmp_path / "png")])
+    assert shown.exit_code == 0, shown.output
+    assert [p.name for p in _wrote(shown.output)] == ["move_joints.png", "move_tcp.png"]
+    skipped = [ln for ln in shown.output.splitlines() if ln.startswith("not made: ")]
+    assert skipped == [
+        "not made: TCP path with the tool among the cell's obstacles: no cell given "
+        "(--cell CELL.toml)",
+        "not made: clearance over time: no cell given (--cell CELL.toml)",
+    ]
+
+
+def test_inspect_a_trajectory_of_another_arm_than_the_cells(
+    traj: Trajectory, tmp_path: Path
+) -> None:
+    """A UR5e trajectory in a Panda cell: one line, exit code 2, nothing written."""
+    src = tmp_path / "move.npz"
+    traj.save(src)
+    cell = tmp_path / "panda.toml"
+    text = Path("cells/phone_screw.toml").read_text()
+    cell.write_text(text.replace('arm = "ur5e"', 'arm = "panda"', 1))
+    proc = subprocess.run(
+        [sys.executable, "-m", "cells", "inspect", str(src), "--cell", str(cell),
+         "--out", str(tmp_path / "png")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "60"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: target '{src}': joints ['shoulder_pan_joint'")
+    assert "not those of a robot of cell 'phone_screw'" in lines[0] and "panda" in lines[0]
+    assert not (tmp_path / "png").exists()
+
+
+def test_inspect_a_run_says_what_it_did_not_make(tmp_path: Path) -> None:
+    db = tmp_path / "results.sqlite"
+    run = build_store(db).run_id
+    done = inspect_plots(str(run), tmp_path / "out", db)
+    assert len(done.written) == 4
+    assert [plot for plot, _ in done.skipped] == ["joints, TCP path, clearance over time"]
+    assert "--report" in done.skipped[0][1]
+    with pytest.raises(InputError, match=r"--cell 'cells/phone_screw\.toml': only for a traj"):
+        inspect_plots(str(run), tmp_path / "out", db, Path("cells/phone_screw.toml"))
