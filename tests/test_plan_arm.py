@@ -3,9 +3,11 @@
 The planner plans with the fast sphere model (planners.collision.CollisionModel) at its
 edge resolution; each path it returns is swept densely (no joint moving more than 5 mrad
 between checks) by sim.exact.ExactChecker against the true link meshes and obstacle
-primitives, and must not collide. Two planted scenes: a large wall with a window the
-forearm must pass through (solved), and a wall through the base that splits the workspace
-(impossible: fails with a reason in time).
+primitives, and must not collide. Planted scenes: a large wall with a narrow window the
+wrist and hand must thread through, only 3 cm wider on each side than the arm's collision
+cover needs at the goal (solved, after thousands of samples); the same wall with a wide
+window (34 x 34 cm) for the tests that are not about the passage; and a wall through the
+base that splits the workspace (impossible: fails with a reason in time).
 """
 
 from __future__ import annotations
@@ -46,19 +48,46 @@ def _box(name: str, T_frame: np.ndarray, lo: list[float], hi: list[float]) -> Bo
     return Box(name, pose, (hi_ - lo_) / 2)
 
 
-def _window_wall(x: float, y: float, z: float, half: float) -> Scene:
-    """A wall 2 m wide and 1.8 m high at ``x``, a square window of half-size ``half`` at (y, z)."""
-    I4, t = np.eye(4), 0.01
+WALL_T = 0.01  # m: half-thickness of the walls
+
+
+def _wall_with_window(x: float, y_lo: float, y_hi: float, z_lo: float, z_hi: float) -> Scene:
+    """A wall 2 m wide and 1.8 m high at ``x``, a window [y_lo, y_hi] x [z_lo, z_hi] in it."""
+    I4, t = np.eye(4), WALL_T
     y0, y1, z0, z1 = -1.0, 1.0, -0.4, 1.4
     return Scene(
         (
-            _box("wall_bottom", I4, [x - t, y0, z0], [x + t, y1, z - half]),
-            _box("wall_top", I4, [x - t, y0, z + half], [x + t, y1, z1]),
-            _box("wall_left", I4, [x - t, y0, z - half], [x + t, y - half, z + half]),
-            _box("wall_right", I4, [x - t, y + half, z - half], [x + t, y1, z + half]),
+            _box("wall_bottom", I4, [x - t, y0, z0], [x + t, y1, z_lo]),
+            _box("wall_top", I4, [x - t, y0, z_hi], [x + t, y1, z1]),
+            _box("wall_left", I4, [x - t, y0, z_lo], [x + t, y_lo, z_hi]),
+            _box("wall_right", I4, [x - t, y_hi, z_lo], [x + t, y1, z_hi]),
         ),
         padding=PAD,
     )
+
+
+def _window_wall(x: float, y: float, z: float, half: float) -> Scene:
+    """A wall at ``x`` with a square window of half-size ``half`` centred at (y, z)."""
+    return _wall_with_window(x, y - half, y + half, z - half, z + half)
+
+
+def _cross_section(panda: Arm, q: np.ndarray, x: float) -> tuple[float, float, float, float]:
+    """(y_lo, y_hi, z_lo, z_hi): the smallest window through which the collision spheres of
+    ``q`` pass a wall at ``x`` clear of it (its thickness and the padding included) [m]."""
+    S = CollisionModel(panda, Scene(())).spheres(q)[0]
+    depth = np.maximum(np.abs(S[:, 0] - x) - WALL_T - PAD, 0.0)  # sphere centre to the slab
+    cut = depth < S[:, 3]
+    S, depth = S[cut], depth[cut]
+    r = np.sqrt(S[:, 3] ** 2 - depth**2)[:, None] + PAD  # largest radius within the slab
+    lo, hi = S[:, 1:3] - r, S[:, 1:3] + r
+    return lo[:, 0].min(), hi[:, 0].max(), lo[:, 1].min(), hi[:, 1].max()
+
+
+def _narrow_window(panda: Arm, goal: np.ndarray, margin: float, x: float = 0.45) -> Scene:
+    """A wall at ``x`` whose window is ``margin`` wider on each side than the cross-section
+    of the goal's collision cover in the wall."""
+    y_lo, y_hi, z_lo, z_hi = _cross_section(panda, goal, x)
+    return _wall_with_window(x, y_lo - margin, y_hi + margin, z_lo - margin, z_hi + margin)
 
 
 def _goal_through_window(panda: Arm) -> np.ndarray:
@@ -75,30 +104,48 @@ def _exact_clear(client: BulletClient, panda: Arm, scene: Scene, path: np.ndarra
     assert hit is None, f"exact geometry finds a collision: {hit}"
 
 
-def test_window_in_a_wall_is_passed(panda: Arm, client: BulletClient) -> None:
-    scene = _window_wall(0.45, -0.04, 0.66, 0.17)
+NARROW = 0.03  # m: the narrow window's clearance on each side of the goal's cross-section
+
+
+def test_narrow_window_in_a_wall_is_passed(panda: Arm, client: BulletClient) -> None:
+    """The window is 3 cm wider on each side than the goal's collision cover needs where it
+    passes the wall (28 x 23 cm for 22 x 17 cm): the 34 x 34 cm window takes a planner a few
+    samples, this one over ten thousand (about 0.5 s each for these seeds)."""
+    start, goal = np.array(panda.configuration("ready")), _goal_through_window(panda)
+    scene = _narrow_window(panda, goal, NARROW)
     model = CollisionModel(panda, scene)
     space = collision_space(model, panda)
-    start, goal = np.array(panda.configuration("ready")), _goal_through_window(panda)
     assert space.valid(np.array([start, goal])).all()
     assert not model.check_motion(start, goal, 0.02)  # the straight joint move hits the wall
+    # The cross-section is tight: 5 mm into it on any side and the goal no longer fits.
+    for side in range(4):
+        cut = np.full(4, NARROW)
+        cut[side] = -0.005
+        y_lo, y_hi, z_lo, z_hi = _cross_section(panda, goal, 0.45)
+        tight = _wall_with_window(0.45, y_lo - cut[0], y_hi + cut[1], z_lo - cut[2], z_hi + cut[3])
+        assert not CollisionModel(panda, tight).valid(goal[None])[0]
     for seed in range(2):
+        t0 = time.perf_counter()
         res = plan(space, start, goal, rng=seed, timeout=5.0)
+        assert time.perf_counter() - t0 < 5.0 + 0.2
         assert res.status is PlanStatus.SOLVED, res.reason
+        assert res.stats.iterations > 1000  # a random planner needs many samples here
         assert res.path.shape[0] >= 3
         np.testing.assert_array_equal(res.path[0], start)
         np.testing.assert_array_equal(res.path[-1], goal)
         _exact_clear(client, panda, scene, res.path)
 
 
-def test_same_seed_same_path_on_the_arm(panda: Arm) -> None:
-    scene = _window_wall(0.45, -0.04, 0.66, 0.17)
-    space = collision_space(CollisionModel(panda, scene), panda)
+def test_same_seed_same_path_on_the_arm(panda: Arm, client: BulletClient) -> None:
     start, goal = np.array(panda.configuration("ready")), _goal_through_window(panda)
-    a = plan(space, start, goal, rng=11, timeout=10.0)
-    b = plan(space, start, goal, rng=11, timeout=10.0)
+    scene = _narrow_window(panda, goal, NARROW)
+    space = collision_space(CollisionModel(panda, scene), panda)
+    a = plan(space, start, goal, rng=4, timeout=10.0)
+    b = plan(space, start, goal, rng=4, timeout=10.0)
     assert a.success and b.success
+    assert a.stats.iterations == b.stats.iterations > 1000
     np.testing.assert_array_equal(a.path, b.path)
+    _exact_clear(client, panda, scene, a.path)  # b.path is the same array
 
 
 def test_compiled_and_generic_loops_both_give_checked_paths(panda: Arm) -> None:
