@@ -318,6 +318,7 @@ def serve_arm(
     realtime_priority: int = 0,
     exit_with_parent: bool = False,
     tool: str | None = None,
+    start: str | None = None,
 ) -> None:
     """Load ``robot``, simulate it in PyBullet and serve it until ``shutdown``.
 
@@ -335,6 +336,13 @@ def serve_arm(
             tests start the arm as a child; an orphan must not keep a core busy).
         tool: Tool model on the flange; by default the arm's usual one
             (``default_tool`` in its ``arm.toml``).
+        start: Named configuration of the arm (``[configurations]`` of its ``arm.toml``,
+            e.g. ``ready``, where the cells' cycles start) to start at; by default ``home``
+            (all zeros for a model without one).
+
+    Raises:
+        SecurityError: no key directory without ``insecure_plaintext``.
+        UnknownNameError: an unknown ``robot``, ``tool`` or ``start`` (names the valid ones).
     """
     if realtime_priority > 0:
         request_realtime(realtime_priority)
@@ -346,7 +354,8 @@ def serve_arm(
 
         raise SecurityError("no key directory: CURVE is on by default (see `cellctl keys`)")
     arm = load_arm(robot, tool if tool is not None else default_tool(robot))
-    sim = SimArm(arm, rate_hz)
+    q0 = arm.configuration(start) if start is not None else None
+    sim = SimArm(arm, rate_hz, q0)
     try:
         core = ArmCore(sim, rate_hz, watchdog_s)
     except BaseException:

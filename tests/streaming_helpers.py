@@ -104,16 +104,21 @@ def short_dir() -> str:
 
 @contextmanager
 def arm_process(
-    bind: str, keys: str | None, robot: str = "ur5e", watchdog_s: float = 0.020
+    bind: str,
+    keys: str | None,
+    robot: str = "ur5e",
+    watchdog_s: float = 0.020,
+    start: str | None = None,
 ) -> Iterator[tuple[mp.process.BaseProcess, CommandClient]]:
-    """A simulated arm endpoint in its own (spawned) process, armed."""
+    """A simulated arm endpoint in its own (spawned) process, armed (at the named
+    configuration ``start``, default ``home``)."""
     from cells.arm_endpoint import command_endpoint_for, serve_arm
 
     ctx = mp.get_context("spawn")
     proc = ctx.Process(
         target=serve_arm,
         args=(robot, bind, 1000.0, keys, keys is None, watchdog_s),
-        kwargs={"exit_with_parent": True},
+        kwargs={"exit_with_parent": True, "start": start},
         daemon=True,
     )
     proc.start()

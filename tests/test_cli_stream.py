@@ -35,3 +35,16 @@ def test_serve_refuses_without_keys_and_plaintext_off_loopback(
         err = capsys.readouterr().err
         assert err.strip().splitlines()[-1].startswith("error:"), err
         assert "Traceback" not in err
+
+
+def test_serve_arm_unknown_start_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["serve-arm", "--robot", "ur5e", "--bind", "ipc:///tmp/rc-cli-arm-start"]
+    monkeypatch.setattr(sys, "argv", ["cellctl", *args, "--insecure-plaintext", "--start", "nope"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "nope" in err[0], err
+    assert "ready" in err[0]  # the valid names

@@ -314,6 +314,35 @@ def _wait_state(client: CommandClient, states: tuple[str, ...], timeout_s: float
     raise AssertionError(f"state never in {states}: {r}")
 
 
+def test_an_arm_started_at_ready_runs_from_ready_without_a_move(tmp_path: Path) -> None:
+    """serve-arm --start ready: the arm stands at ``ready`` (where the cells' cycles start),
+    so a motion from ``ready`` runs at once; an arm at ``home`` refuses it (START_MISMATCH)."""
+    from planners.arm import load_arm
+
+    d = short_dir()
+    ready = np.asarray(load_arm("ur5e").configuration("ready"))
+    control = ControlEndpoint(f"ipc://{d}/ctl", insecure_plaintext=True)
+    with arm_process(f"ipc://{d}/arm", None, start="ready") as (_p, arm_client):
+        status = arm_client.call("status", timeout_s=2.0)
+        assert status is not None
+        np.testing.assert_allclose(status.data["q"], ready, atol=1e-3)
+        names = tuple(status.data["joint_names"])
+        path = _move_file(ready, ready + 0.05, tmp_path / "from_ready.npz", names)
+        with endpoint_thread(control), CommandClient(f"ipc://{d}/ctl", None, True) as client:
+            r = client.call("run", {"trajectory": str(path), "arm": f"ipc://{d}/arm"}, 5.0)
+            assert r is not None and r.ok, r
+            r = _wait_state(client, ("IDLE", "FAULT"), 20.0)
+            assert r.data["state"] == "IDLE" and r.data["reason"] == "OK", r.data
+    with arm_process(f"ipc://{d}/arm2", None) as (_p, arm_client):
+        status = arm_client.call("status", timeout_s=2.0)
+        assert status is not None  # at home
+        assert np.max(np.abs(np.asarray(status.data["q"]) - ready)) > 0.1
+        control = ControlEndpoint(f"ipc://{d}/ctl2", insecure_plaintext=True)
+        with control:
+            r = call(control, "run", trajectory=str(path), arm=f"ipc://{d}/arm2")
+            assert r.code is Code.START_MISMATCH, r
+
+
 def test_a_validated_cell_cycle_streams_to_the_arm(tmp_path: Path) -> None:
     """load_cell, plan, validate, run: the validated cycle streams to a simulated arm in
     another process over CURVE and ends IDLE/OK (the arm is brought to ``ready`` first)."""
