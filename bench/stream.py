@@ -3,8 +3,10 @@
 The arm endpoint (simulated UR5e, PyBullet) runs in one process, the streamer in
 another; both use CURVE with the ZAP allowlist, as in production. The streamer sends
 back-and-forth quintic moves for ``seconds``; the arm time-stamps every setpoint it
-receives. Reported: sent, received, lost (sent - received), late (latency over one
-period), latency median/p99/max and inter-arrival jitter p99/max [us].
+receives. Reported: how the stream ended (``outcome``: ``OK`` when the whole motion ran,
+else the streamer's end code, e.g. ``WATCHDOG`` or ``ARM_LOST`` for a run stopped early),
+sent, received, lost (sent - received), late (latency over one period), latency
+median/p99/max and inter-arrival jitter p99/max [us].
 """
 
 from __future__ import annotations
@@ -63,8 +65,11 @@ def run(
             The streamer's arm-lost timeout is the larger of 50 ms and this.
 
     Returns:
-        ``{"rate_hz", "seconds", "sent", "received", "lost", "late",
-        "latency_us": {"median", "p99", "max"}, "jitter_us": {"p99", "max"}}``.
+        ``{"rate_hz", "seconds", "outcome", "sent", "received", "lost", "late",
+        "latency_us": {"median", "p99", "max"}, "jitter_us": {"p99", "max"}}``;
+        ``outcome`` is the stream's end code (``"OK"``: completed). ``lost`` counts only
+        setpoints sent and not received: a run stopped early has few sent and may show
+        ``lost: 0``, its ``outcome`` says so.
     """
     from planners.arm import load_arm
 
@@ -145,6 +150,7 @@ def run(
     return {
         "rate_hz": float(rate_hz),
         "seconds": float(sent / rate_hz),
+        "outcome": str(result.get("code", Code.INTERNAL)),
         "sent": sent,
         "received": received,
         "lost": max(0, sent - received),
@@ -165,14 +171,15 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     """One row per run: counts, latency and jitter in microseconds."""
     table = Table(title="Setpoint streaming, TCP loopback, CURVE, two processes")
     for col in (
-        "rate [Hz]", "seconds", "sent", "received", "lost", "late (> period)",
+        "rate [Hz]", "seconds", "outcome", "sent", "received", "lost", "late (> period)",
         "latency median [us]", "latency p99 [us]", "latency max [us]",
         "jitter p99 [us]", "jitter max [us]",
     ):  # fmt: skip
         table.add_column(col, justify="right")
     lat, jit = result["latency_us"], result["jitter_us"]
     table.add_row(
-        f"{result['rate_hz']:g}", f"{result['seconds']:.1f}", str(result["sent"]),
+        f"{result['rate_hz']:g}", f"{result['seconds']:.1f}",
+        str(result.get("outcome", "?")), str(result["sent"]),
         str(result["received"]), str(result["lost"]), str(result["late"]),
         f"{lat['median']:.0f}", f"{lat['p99']:.0f}", f"{lat['max']:.0f}",
         f"{jit['p99']:.0f}", f"{jit['max']:.0f}",
