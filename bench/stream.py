@@ -12,6 +12,7 @@ median/p99/max and inter-arrival jitter p99/max [us].
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import socket
 import tempfile
 import time
@@ -44,6 +45,21 @@ def _free_port_pair() -> int:
                 continue
         return int(port)
     raise RobotCellError("no free pair of TCP ports on 127.0.0.1")
+
+
+def _serve_arm_quietly(*args: Any, **kwargs: Any) -> None:
+    """:func:`~cells.arm_endpoint.serve_arm` in the arm's process, PyBullet imported with
+    stderr closed: its C code prints a build banner there (as ``cellctl`` does for itself)."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import pybullet  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    serve_arm(*args, **kwargs)
 
 
 def run(
@@ -81,7 +97,7 @@ def run(
         bind = f"tcp://127.0.0.1:{port}"
         cmd_ep = f"tcp://127.0.0.1:{port + 1}"
         arm_proc = ctx.Process(
-            target=serve_arm,
+            target=_serve_arm_quietly,
             args=("ur5e", bind, rate_hz, keys),
             kwargs={
                 "realtime_priority": realtime_priority,

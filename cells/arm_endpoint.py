@@ -367,4 +367,9 @@ def serve_arm(
         gc.collect()
         gc.freeze()  # the models' objects never die: keep them out of collector passes
         parent = os.getppid()
-        endpoint.serve(should_stop=(lambda: os.getppid() != parent) if exit_with_parent else None)
+        try:
+            endpoint.serve(
+                should_stop=(lambda: os.getppid() != parent) if exit_with_parent else None
+            )
+        finally:
+            gc.unfreeze()  # collectable at exit again (frozen nanobind objects print "leaked")

@@ -455,6 +455,7 @@ def _process_main(
     except Exception as exc:  # report, never hang the controller
         conn.send({"event": "done", "code": str(Code.INTERNAL), "detail": repr(exc)})
     finally:
+        gc.unfreeze()  # collectable at exit again (frozen nanobind objects print "leaked")
         conn.close()
 
 

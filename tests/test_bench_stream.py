@@ -6,10 +6,12 @@ import pytest
 
 
 @pytest.mark.slow
-def test_short_bench_has_the_documented_shape() -> None:
+def test_short_bench_has_the_documented_shape(capfd: pytest.CaptureFixture[str]) -> None:
     from bench.stream import run
 
     result = run(rate_hz=250.0, seconds=2.0)
+    err = capfd.readouterr().err  # the arm's and the streamer's processes write here too
+    assert "leaked" not in err and "pybullet build time" not in err, err
     assert set(result) == {
         "rate_hz", "seconds", "outcome", "sent", "received", "lost", "late", "latency_us",
         "jitter_us",
