@@ -12,7 +12,6 @@ median/p99/max and inter-arrival jitter p99/max [us].
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import socket
 import tempfile
 import time
@@ -26,6 +25,7 @@ from cells.arm_endpoint import serve_arm
 from cells.command_client import CommandClient
 from cells.motion import back_and_forth
 from cells.protocol import Code
+from cells.quiet import import_pybullet_quietly
 from cells.security import create_keys
 from cells.streamer import StreamConfig, StreamerProcess
 from planners.errors import RobotCellError
@@ -48,17 +48,9 @@ def _free_port_pair() -> int:
 
 
 def _serve_arm_quietly(*args: Any, **kwargs: Any) -> None:
-    """:func:`~cells.arm_endpoint.serve_arm` in the arm's process, PyBullet imported with
-    stderr closed: its C code prints a build banner there (as ``cellctl`` does for itself)."""
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import pybullet  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    """:func:`~cells.arm_endpoint.serve_arm` in the arm's process, PyBullet imported
+    without its build banner (as ``cellctl`` does for itself)."""
+    import_pybullet_quietly()
     serve_arm(*args, **kwargs)
 
 

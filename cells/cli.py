@@ -220,25 +220,11 @@ def _write_json(path: Path | None, result: dict) -> None:
     console.print(f"wrote {path}")
 
 
-def _import_pybullet_quietly() -> None:
-    """Import PyBullet with stderr closed: its C code prints a build banner there, which
-    would break the one-line error contract of the command line."""
-    import os
-
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import pybullet  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def main() -> None:
     """Entry point of ``cellctl`` and ``python -m cells``."""
-    _import_pybullet_quietly()
+    from cells.quiet import import_pybullet_quietly
+
+    import_pybullet_quietly()
     try:
         app()
     except RobotCellError as exc:
