@@ -55,13 +55,14 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
+from bench.mbm_ompl import OmplPeer
 from planners import load_arm
 from planners.arm import Arm
 from planners.errors import InputError, RobotCellError, UnknownNameError
 from planners.plan import plan
 from planners.plan_result import path_length
 from planners.scene import Box, Cylinder, Obstacle, Scene, Sphere
-from planners.space import JointSpace, collision_space, edge_points
+from planners.space import collision_space
 
 __all__ = [
     "FINGER_OPENING",
@@ -312,86 +313,6 @@ class _Tally:
                        self.invalid_reasons)  # fmt: skip
 
 
-class _Ompl:
-    """OMPL's RRTConnect over a 7-D box, with our batched checker behind its callbacks."""
-
-    def __init__(self) -> None:
-        from ompl import util as ou
-
-        ou.setLogLevel(ou.LOG_NONE)
-
-    def solve(
-        self, space: JointSpace, start: NDArray[np.float64], goals: NDArray[np.float64],
-        timeout: float, seed: int,
-    ) -> tuple[bool, NDArray[np.float64], float]:  # fmt: skip
-        """Plan and simplify; (solved, path (K, dof), seconds)."""
-        from ompl import base as ob
-        from ompl import geometric as og
-        from ompl import util as ou
-
-        dof = space.dof
-        ou.RNG.setSeed(seed)
-        sspace = ob.RealVectorStateSpace(dof)
-        bounds = ob.RealVectorBounds(dof)
-        for j in range(dof):
-            bounds.setLow(j, float(space.lower[j]))
-            bounds.setHigh(j, float(space.upper[j]))
-        sspace.setBounds(bounds)
-        ss = og.SimpleSetup(sspace)
-        si = ss.getSpaceInformation()
-        ss.setStateValidityChecker(
-            lambda s: bool(space.valid(np.array([[s[j] for j in range(dof)]]))[0])
-        )
-        validator = _make_motion_validator(si, space, dof)
-        si.setMotionValidator(validator)
-        s0 = sspace.allocState()
-        for j in range(dof):
-            s0[j] = float(start[j])
-        goal = ob.GoalStates(si)
-        kept = [s0]
-        for g in goals:
-            sg = sspace.allocState()
-            for j in range(dof):
-                sg[j] = float(g[j])
-            goal.addState(sg)
-            kept.append(sg)
-        ss.setStartState(s0)
-        ss.setGoal(goal)
-        ss.setPlanner(og.RRTConnect(si))
-        ss.setup()
-        t0 = time.perf_counter()
-        status = ss.solve(timeout)
-        solved = bool(ss.haveExactSolutionPath())
-        if solved:
-            left = timeout - (time.perf_counter() - t0)
-            if left > 0:
-                ss.simplifySolution(left)
-        elapsed = time.perf_counter() - t0
-        path = np.empty((0, dof))
-        if solved:
-            p = ss.getSolutionPath()
-            path = np.array(
-                [[p.getState(i)[j] for j in range(dof)] for i in range(p.getStateCount())]
-            )
-        logger.debug("ompl: %s in %.3g ms", status.asString(), elapsed * 1e3)
-        ss.clear()
-        del kept, validator
-        return solved, path, elapsed
-
-
-def _make_motion_validator(si: Any, space: JointSpace, dof: int) -> Any:
-    """An OMPL motion validator checking straight edges at RESOLUTION in one batched call."""
-    from ompl import base as ob
-
-    class BatchedMotionValidator(ob.MotionValidator):
-        def checkMotion(self, s1: Any, s2: Any) -> bool:  # noqa: N802 (OMPL's name)
-            a = np.array([s1[j] for j in range(dof)])
-            b = np.array([s2[j] for j in range(dof)])
-            return bool(space.valid(edge_points(a, b, RESOLUTION)).all())
-
-    return BatchedMotionValidator(si)
-
-
 class _Exact:
     """The exact checker of one problem, built on first use (loading the arm takes ~0.5 s)."""
 
@@ -475,7 +396,7 @@ def run(
         if name not in by_set:
             raise UnknownNameError("problem set", name, by_set)
     _warm_up(arm)
-    ompl = _Ompl() if peers else None
+    ompl = OmplPeer(RESOLUTION) if peers else None
     ours_total, ompl_total = _Tally(), _Tally()
     result: dict[str, Any] = {"sets": {}, "peers": {"ompl": {"sets": {}}}}
     invalid: list[str] = []
