@@ -103,7 +103,7 @@ def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
             "quat_xyzw": [0, 0, 0, 1], "radius": 0.05, "length": 0.8}  # fmt: skip
     inside = {"name": "blob", "type": "sphere", "position": [0.3, 0.0, 0.5], "radius": 0.1}
     path = _write(tmp_path, {"problems": {"posts": [_problem([wall]), _problem([inside])]}})
-    result = run(path, timeout=0.5, seed=3, peers=False)
+    result = run(path, timeout=0.5, seed=3)  # with the OMPL peer
     assert set(result["sets"]) == {"posts"}
     fields = result["sets"]["posts"]
     assert fields["n"] == 2 and fields["valid"] == 1  # the start of the second is in the blob
@@ -112,6 +112,9 @@ def test_a_small_unshipped_set_runs_end_to_end(tmp_path: Path) -> None:
     assert result["total"]["n"] == 2
     assert "posts[1]" in result["invalid"][0]
     assert fields["invalid_reasons"] == {"start": 1}
+    ompl = result["peers"]["ompl"]["sets"]["posts"]
+    assert ompl["valid"] == 1 and ompl["solved"] == 1 and ompl["verified"] == 1
+    assert result["ratio_median_ompl_over_ours"] > 0
 
 
 def test_a_bad_problem_is_counted_not_valid_and_the_run_goes_on(tmp_path: Path) -> None:
