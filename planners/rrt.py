@@ -13,6 +13,10 @@ validity test that is cheap per configuration but costly per call:
   goal are checked in one call;
 * trees are preallocated node arrays with parent indices; the nearest node is a compiled
   linear scan (faster than a k-d tree at the few thousand nodes these searches reach);
+* a tree with fewer than half the other's nodes is trapped (a start or goal in a pocket
+  of obstacles and joint limits): half its extensions aim at a point near one of its own
+  nodes instead of a uniform sample, so it fills the pocket and grows out of it
+  (:mod:`planners.rrt_kernel`, :data:`~planners.rrt_kernel.LOCAL_RATIO`);
 * samples come from the injected generator only, so a seed fixes the path (unless the
   time limit cuts the search short).
 
@@ -406,7 +410,8 @@ def _search(
     if valid.packed is not None:
         lower, upper = np.asarray(space.lower), np.asarray(space.upper)
         out = rrt_kernel.search(valid.packed, lower, upper, q0, roots, rng, deadline,
-                                max_iterations, resolution, step)  # fmt: skip
+                                max_iterations, resolution, step, rrt_kernel.LOCAL_RATIO,
+                                rrt_kernel.LOCAL_P, rrt_kernel.LOCAL_RADIUS)  # fmt: skip
         valid.checked += out.checked
         valid.calls += out.calls
         if out.connected:
@@ -419,7 +424,8 @@ def _search(
     max_connect = int(np.ceil(np.linalg.norm(space.upper - space.lower) / step)) + 1
     trees = (_Tree(q0[None]), _Tree(roots))
     a, b = 0, 1  # a grows towards the sample, b connects to a's new node
-    samples = np.empty((0, dof))
+    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+    samples, aux = np.empty((0, dof)), np.empty((0, 2 + dof))
     iteration = 0
     while True:
         if iteration >= max_iterations:
@@ -430,9 +436,16 @@ def _search(
             break
         if iteration % _SAMPLE_BLOCK == 0:
             samples = space.sample(rng, _SAMPLE_BLOCK)
+            aux = rng.random((_SAMPLE_BLOCK, 2 + dof))
         q_rand = samples[iteration % _SAMPLE_BLOCK]
+        u = aux[iteration % _SAMPLE_BLOCK]
         iteration += 1
         ta, tb = trees[a], trees[b]
+        if ta.n * rrt_kernel.LOCAL_RATIO < tb.n and u[0] < rrt_kernel.LOCAL_P:
+            # A trapped tree (rrt_kernel: local samples): aim near one of its own nodes.
+            c = min(int(u[1] * ta.n), ta.n - 1)
+            local = ta.nodes[c] + rrt_kernel.LOCAL_RADIUS * (2.0 * u[2:] - 1.0)
+            q_rand = np.clip(local, lower, upper)
         i = ta.nearest(q_rand)
         _, new = _advance(valid, ta, i, q_rand, resolution, per_step, 1)
         if new != i:

@@ -10,6 +10,17 @@ blocked extension stops at its first invalid sample without a call back into Pyt
 
 Samples come in blocks from the injected generator (:func:`search`), so a seed fixes the
 search; between blocks Python checks the deadline and grows the node arrays.
+
+Local samples for a trapped tree: while one tree has fewer than 1/:data:`LOCAL_RATIO` of
+the other's nodes, each of its extensions aims, with probability :data:`LOCAL_P`, at a point
+drawn uniformly within :data:`LOCAL_RADIUS` of one of its own nodes (clipped to the bounds)
+instead of at the uniform sample. A goal (or start) in a pocket, boxed in by obstacles and
+joint limits, sees only a few directions out; uniform samples mostly lie across the walls,
+so its tree stayed at a handful of nodes while the other grew to thousands and the trees
+met only when the big tree happened to land in the pocket's line of sight (MotionBenchMaker
+box[30] and table_pick[22] with Franka's Panda limits: 1 s and more on 1 seed in 3). Local
+samples let the small tree fill its pocket and grow out through the opening; on balanced
+trees nothing changes.
 """
 
 from __future__ import annotations
@@ -26,10 +37,17 @@ from planners.collision_fk import FASTMATH
 from planners.collision_kernel import valid_prefix, workspace
 from planners.collision_packed import Packed, unpack
 
-__all__ = ["Search", "search"]
+__all__ = ["LOCAL_P", "LOCAL_RADIUS", "LOCAL_RATIO", "Search", "search"]
 
 _BLOCK = 32  # samples per compiled call
 _GO, _CONNECTED, _FULL = 0, 1, 2
+
+LOCAL_RATIO = 2.0
+"""A tree with fewer than 1/this of the other tree's nodes is trapped (0: never)."""
+LOCAL_P = 0.5
+"""Share of a trapped tree's extensions aimed at a local sample."""
+LOCAL_RADIUS = 1.5
+"""Half-width of the box, centred on a node of the trapped tree, of its local samples [rad]."""
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
@@ -89,8 +107,31 @@ def _advance(nodes, parent, n, i, target, res, per_step, max_steps, model, ws, s
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _grow(fbuf, ibuf, samples, nodes0, parent0, nodes1, parent1, state, res, per_step, max_connect):
+def _grow(
+    fbuf,
+    ibuf,
+    samples,
+    aux,
+    lower,
+    upper,
+    nodes0,
+    parent0,
+    nodes1,
+    parent1,
+    state,
+    res,
+    per_step,
+    max_connect,
+    ratio,
+    local_p,
+    radius,
+):
     """Run RRT-Connect over ``samples`` (K, dof) until the trees connect.
+
+    ``aux`` (K, dof + 2) uniform on [0, 1): whether the extension of a trapped tree (fewer
+    than 1/``ratio`` of the other's nodes) aims at a local sample (``aux[:, 0] < local_p``),
+    which of its nodes it is drawn around, and where within ``radius`` of it (clipped to
+    ``lower``, ``upper``).
 
     ``state`` (int64): node counts of tree 0 (start) and 1 (goals), the tree that extends
     next, configurations checked, and on connection the meeting nodes in trees 0 and 1.
@@ -103,6 +144,7 @@ def _grow(fbuf, ibuf, samples, nodes0, parent0, nodes1, parent1, state, res, per
     ws = workspace(model)
     cap = nodes0.shape[0]
     stats = state[3:4]
+    local = np.empty(samples.shape[1])
     for it in range(samples.shape[0]):
         if state[0] + max_connect + 1 > cap or state[1] + max_connect + 1 > cap:
             return _FULL, it
@@ -113,6 +155,12 @@ def _grow(fbuf, ibuf, samples, nodes0, parent0, nodes1, parent1, state, res, per
             na, pa, nb_, pb = nodes1, parent1, nodes0, parent0
         n_a, n_b = state[a], state[1 - a]
         q_rand = samples[it]
+        if n_a * ratio < n_b and aux[it, 0] < local_p:
+            c = min(int(aux[it, 1] * n_a), n_a - 1)
+            for j in range(local.shape[0]):
+                x = na[c, j] + radius * (2.0 * aux[it, 2 + j] - 1.0)
+                local[j] = min(max(x, lower[j]), upper[j])
+            q_rand = local
         i = _nearest(na, n_a, q_rand)
         _, new, n_a = _advance(na, pa, n_a, i, q_rand, res, per_step, 1, model, ws, stats)
         state[a] = n_a
@@ -172,6 +220,9 @@ def search(
     max_iterations: int,
     resolution: float,
     step: float,
+    ratio: float = LOCAL_RATIO,
+    local_p: float = LOCAL_P,
+    radius: float = LOCAL_RADIUS,
 ) -> Search:
     """RRT-Connect from ``q0`` (dof,) to any of ``roots`` (R, dof), both valid.
 
@@ -181,13 +232,20 @@ def search(
         upper: (dof,) sampling bounds [rad].
         q0: Start.
         roots: Goals, each a root of the goal tree.
-        rng: Generator of the samples, drawn in blocks of 32.
+        rng: Generator of the samples, drawn in blocks of 32 (with, per block, the uniform
+            numbers that place the local samples).
         deadline: ``time.perf_counter()`` value after which no block starts.
         max_iterations: Sample limit.
         resolution: Largest Euclidean step between checked configurations [rad].
         step: Largest length of one extension [rad].
+        ratio: A tree with fewer than 1/``ratio`` of the other's nodes is trapped and
+            aims some extensions at local samples (0: never).
+        local_p: Share of a trapped tree's extensions aimed at a local sample.
+        radius: Half-width of the box of the local samples around a node [rad].
     """
     dof = q0.shape[0]
+    if not ratio > 0:
+        local_p = 0.0
     per_step = max(1, int(np.floor(step / resolution)))
     max_connect = int(np.ceil(np.linalg.norm(upper - lower) / step)) + 1
     cap = max(1024, 4 * (max_connect + 1) + roots.shape[0])
@@ -199,18 +257,20 @@ def search(
     parents[1][: roots.shape[0]] = -1
     state = np.array([1, roots.shape[0], 0, 0, -1, -1], np.int64)
     iterations = calls = 0
-    samples = np.empty((0, dof))
+    samples, aux = np.empty((0, dof)), np.empty((0, dof + 2))
     while True:
         if not samples.shape[0]:
             if iterations >= max_iterations or time.perf_counter() >= deadline:
                 break
             k = min(_BLOCK, max_iterations - iterations)
             samples = rng.uniform(lower, upper, size=(k, dof))
-        status, used = _grow(*packed, samples, trees[0], parents[0], trees[1], parents[1], state,
-                             resolution, per_step, max_connect)  # fmt: skip
+            aux = rng.random((k, dof + 2)) if local_p > 0 else np.zeros((k, dof + 2))
+        status, used = _grow(*packed, samples, aux, lower, upper, trees[0], parents[0], trees[1],
+                             parents[1], state, resolution, per_step, max_connect, ratio,
+                             local_p, radius)  # fmt: skip
         calls += 1
         iterations += used
-        samples = samples[used:]
+        samples, aux = samples[used:], aux[used:]
         if status == _FULL:
             for t in range(2):
                 trees[t] = np.concatenate((trees[t], np.empty_like(trees[t])))

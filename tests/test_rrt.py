@@ -97,6 +97,30 @@ def test_same_seed_same_path() -> None:
     assert a.stats.iterations == b.stats.iterations
 
 
+def _corner(dof: int = 7) -> JointSpace:
+    """A box whose far corner is a pocket: beyond x0 = 0.5 only q1..q6 >= 0.85 is free."""
+
+    def valid(Q: np.ndarray) -> np.ndarray:
+        return ~((Q[:, 0] > 0.5) & np.any(Q[:, 1:] < 0.85, axis=1))
+
+    return JointSpace(-np.ones(dof), np.ones(dof), valid, "corner pocket")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_goal_in_a_pocket_grows_out_of_it(seed: int) -> None:
+    # Uniform samples pull the goal's tree into the pocket's walls (20 000 iterations were
+    # not enough); local samples around the trapped tree find the way out along x0.
+    space = _corner()
+    start, goal = -0.9 * np.ones(7), 0.95 * np.ones(7)
+    res = rrt_connect(space, start, goal, rng=np.random.default_rng(seed), timeout=10.0,
+                      max_iterations=3000, resolution=0.02, step=0.3, lazy=1)  # fmt: skip
+    assert res.status is PlanStatus.SOLVED, res.reason
+    assert _dense_ok(space, res.path, 1e-3)
+    again = rrt_connect(space, start, goal, rng=np.random.default_rng(seed), timeout=10.0,
+                        max_iterations=3000, resolution=0.02, step=0.3, lazy=1)  # fmt: skip
+    np.testing.assert_array_equal(res.path, again.path)
+
+
 def test_direct_edge_is_taken_when_free() -> None:
     space = _window_wall(PAD)
     res = plan(space, [-0.6, 0.5], [0.6, 0.5], rng=0)
