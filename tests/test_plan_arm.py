@@ -229,19 +229,20 @@ def test_cartesian_retreat_checked_by_the_model_and_exact(panda: Arm, client: Bu
     assert not far.success and far.reason
 
 
-MBM_PUBLIC = Path(__file__).resolve().parents[2] / "shared/benchmarks/mbm/panda_public.json"
+# box[30] and table_pick[22] of shared/benchmarks/mbm/panda_public.json (MotionBenchMaker
+# problems as distributed with VAMP), copied so that a clean clone runs this test.
+MBM_POCKETS = Path(__file__).parent / "data" / "mbm_pockets.json"
 
 
-@pytest.mark.skipif(not MBM_PUBLIC.exists(), reason="MotionBenchMaker problems not present")
-@pytest.mark.parametrize(("name", "index"), [("box", 30), ("table_pick", 22)])
-def test_goals_boxed_in_by_limits_and_obstacles_are_reached_quickly(name: str, index: int) -> None:
+@pytest.mark.parametrize("name", ["box", "table_pick"])
+def test_goals_boxed_in_by_limits_and_obstacles_are_reached_quickly(name: str) -> None:
     # With Franka's limits these goals sit in pockets (joints at their limits, obstacles on
     # the other sides): the goal's tree stayed at a few nodes and 1 seed in 3 took over 1 s.
     from bench.mbm import FINGER_OPENING, RESOLUTION, grasp_allowance, load_problems
 
     panda = load_arm("panda", "franka_hand", finger_opening=FINGER_OPENING)
-    problems = load_problems(MBM_PUBLIC, panda.dof, robot=panda.name, joints=panda.joint_names)
-    prob = next(p for p in problems[name] if p.index == index)
+    problems = load_problems(MBM_POCKETS, panda.dof, robot=panda.name, joints=panda.joint_names)
+    (prob,) = problems[name]
     scene = grasp_allowance(panda, Scene.from_dicts(prob.obstacles), prob.goals)
     space = collision_space(CollisionModel(panda, scene), panda)
     for seed in range(4):
