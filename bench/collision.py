@@ -5,7 +5,8 @@ Shipped scenes:
 * ``panda/<set>``: the Panda with the Franka hand (fingers 6.5 cm apart, as the problems
   were generated) in the obstacles of the first MotionBenchMaker problem of each set
   (``table_pick``, ``bookshelf_small``, ``box``) of
-  ``/work/shared/benchmarks/mbm/panda_public.json`` (or ``$ROBOTCELL_MBM``);
+  ``shared/benchmarks/mbm/panda_public.json``, copied to ``bench/data/mbm_scenes.json``
+  (another file of that format by ``$ROBOTCELL_MBM``);
 * ``ur5e/phone_cell``: the UR5e with the screwdriver over a table with the mid-frame
   fixture holding a phone mid-frame, the screw presenter and the part tray (their URDF
   collision boxes, :func:`planners.scene_urdf.obstacles_from_urdf`).
@@ -35,6 +36,7 @@ from rich.table import Table
 from planners import load_arm
 from planners.arm import Arm
 from planners.collision import CollisionModel
+from planners.errors import InputError
 from planners.scene import Box, Obstacle, Scene, obstacle_from_dict
 from planners.scene_urdf import obstacles_from_urdf
 from planners.urdf import model_dir
@@ -43,7 +45,7 @@ from sim.exact import ExactChecker
 
 __all__ = ["MBM_FILE", "print_table", "run", "scenes"]
 
-MBM_FILE = Path(os.environ.get("ROBOTCELL_MBM", "/work/shared/benchmarks/mbm/panda_public.json"))
+MBM_FILE = Path(os.environ.get("ROBOTCELL_MBM", Path(__file__).parent / "data" / "mbm_scenes.json"))
 MBM_SETS = ("table_pick", "bookshelf_small", "box")
 FINGER_OPENING = 0.0325  # m per finger: 6.5 cm between the fingers
 BATCH = 1024
@@ -83,15 +85,16 @@ def scenes(mbm_file: Path = MBM_FILE) -> list[tuple[str, Arm, Scene]]:
 
     out: list[tuple[str, Arm, Scene]] = []
     panda = load_arm("panda", "franka_hand", finger_opening=FINGER_OPENING)
-    if mbm_file.is_file():
-        data = json.loads(mbm_file.read_text())
-        for s in MBM_SETS:
-            problem = data["problems"][s][0]
-            obstacles = tuple(
-                obstacle_from_dict(d, f"{s}[0].obstacles[{i}]")
-                for i, d in enumerate(problem["obstacles"])
-            )
-            out.append((f"panda/{s}", panda, Scene(obstacles)))
+    if not mbm_file.is_file():
+        raise InputError(f"{mbm_file}: no such MotionBenchMaker file (the Panda scenes)")
+    data = json.loads(mbm_file.read_text())
+    for s in MBM_SETS:
+        problem = data["problems"][s][0]
+        obstacles = tuple(
+            obstacle_from_dict(d, f"{s}[0].obstacles[{i}]")
+            for i, d in enumerate(problem["obstacles"])
+        )
+        out.append((f"panda/{s}", panda, Scene(obstacles)))
     out.append(("ur5e/phone_cell", load_arm("ur5e", "screwdriver"), phone_cell()))
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,13 @@ def test_serial_and_parallel_kernels_agree(arm: Arm, rng: np.random.Generator) -
         assert (hits[e] == -1) == bool(model.valid(samples).all())
         if hits[e] >= 0:
             assert not model.valid(samples[hits[e]])[0]
+
+
+def test_collision_benchmark_scenes_ship_with_the_repo(tmp_path: Path) -> None:
+    from bench.collision import MBM_FILE, scenes
+
+    assert MBM_FILE.is_file()  # bench/data, not a path outside the repository
+    names = [name for name, _, _ in scenes()]
+    assert names == ["panda/table_pick", "panda/bookshelf_small", "panda/box", "ur5e/phone_cell"]
+    with pytest.raises(InputError, match="no such MotionBenchMaker file"):
+        scenes(tmp_path / "absent.json")
