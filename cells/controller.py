@@ -322,10 +322,13 @@ class CellController:
         """Each group's sweep merged with its replay (from the pool), in group order, up
         to the first group with a violation: the serial path's verdict."""
         verdict = Verdict(())
-        for sweep, future in swept:
-            result = sweep.merged(self._replay_pool().result(future))
+        pool = self._replay_pool()
+        for k, (sweep, future) in enumerate(swept):
+            result = sweep.merged(pool.result(future))
             verdict = verdict.merged(result)
             if not result.ok:
+                for _, later in swept[k + 1 :]:  # their verdicts would not count
+                    pool.discard(later)
                 break
         return verdict
 

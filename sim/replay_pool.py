@@ -195,6 +195,11 @@ class ReplayPool:
             ) from None
         return Verdict(violations, stats=stats)
 
+    def discard(self, future: Future[Any]) -> None:
+        """Drop a job whose verdict is no longer wanted (cancelled if it has not started)."""
+        future.cancel()
+        self._waits.pop(future, None)
+
     def replay(self, jobs: list[ReplayJob]) -> list[Verdict]:
         """The verdicts of ``jobs``, in their order."""
         futures = [self.submit(job) for job in jobs]
