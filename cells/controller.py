@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 from cells.cell_model import Cell, Hole, ScrewOrder
 from cells.program import PlanningError, Program, Segment
 from cells.records import ResultsStore
-from cells.tasks import SCREW_BODY, TaskPlanner
+from cells.tasks import SCREW_BODY, TaskPlanner, seated_body
 from cells.tightening import Judgement, Reaction, Reason, classify
 from planners.errors import InputError, RobotCellError
 from planners.trajectory import Trajectory
@@ -208,6 +208,7 @@ class CellController:
         self.run_id: int | None = None
         self.first_programs: list[Program] = []  # the first cycle's plan, for reports
         self._screw_order: list[Hole] = []  # chosen once per cell
+        self._seated: dict[str, NDArray[np.float64]] = {}  # this cycle's screws driven OK
         self._clock = time.time()  # the cell's clock at the start of the current cycle
 
     # ------------------------------------------------------------------ lifetime
@@ -248,8 +249,16 @@ class CellController:
         programs.append(self.planner.return_home(q))
         return programs
 
-    def validate(self, programs: Sequence[Program]) -> Verdict:
+    def validate(
+        self,
+        programs: Sequence[Program],
+        placed: Mapping[str, NDArray[np.float64]] | None = None,
+    ) -> Verdict:
         """Validate programs that run one after the other; the first violation wins.
+
+        ``placed``: bodies already where earlier programs left them (screws driven
+        before a re-plan), by name; each program's own :attr:`Program.left` bodies and
+        placed parts are put in the world for the programs after it.
 
         Per-segment TCP caps are checked here; the sweep checks the largest cap. With
         ``workers`` > 1 every group is swept first (up to the first that fails), then
@@ -273,12 +282,15 @@ class CellController:
         allowed = [(self.robot.name, p) for p in parts] + [(self.robot.name, SCREW_BODY)]
         allowed += [(p, f.name) for p in parts for f in self.cell.fixtures.values()]
         allowed += [(SCREW_BODY, f.name) for f in self.cell.fixtures.values()]
+        allowed += [
+            (seated_body(h), f.name) for h in self.cell.holes for f in self.cell.fixtures.values()
+        ]
         bodies = {*self.world.arms, *self.world.bodies}  # a cell without screws has none
         allowed = [(a, b) for a, b in allowed if a in bodies and b in bodies]
         self.world.reset()
         parallel = self.physics and self.workers > 1
         swept: list[tuple[Verdict, Future[Any]]] = []  # the parallel path's sweeps, replays
-        placed: dict[str, NDArray[np.float64]] = {}
+        placed = dict(placed or {})
         for group in _groups(programs):
             traj, events = _joined(group)
             targets = {e.part: parts[e.part].target for e in events if e.part in parts}
@@ -293,9 +305,10 @@ class CellController:
                 part_targets={k: v for k, v in targets.items()},
                 sweep_settings=sweep_settings,
                 replay_settings=replay_settings,
-                screen=None if placed else self.screen,
+                screen=self.screen,
                 physics=self.physics and not parallel,
                 fastened=(SCREW_BODY,),
+                placed=placed,
             )
             if parallel:
                 job = ReplayJob(self.robot.name, traj, tuple(events), targets, tuple(allowed),
@@ -306,6 +319,8 @@ class CellController:
             if not result.ok:
                 break
             placed.update(targets)
+            for p in group:
+                placed.update(p.left)
         self.world.reset()
         return self._replayed(swept) if parallel else verdict
 
@@ -399,6 +414,7 @@ class CellController:
         clock = 0.0
         pending = list(programs)
         attempts: dict[str, int] = {}
+        self._seated = {}
         while pending:
             program = pending.pop(0)
             attempt = attempts.get(program.target, 0) + 1
@@ -464,6 +480,8 @@ class CellController:
                     operation_id=op_id, at=self._clock + start + spin.end,
                 )  # fmt: skip
             result.operations.append(op)
+            if ok:
+                self._seated.update(program.left)
             reaction = self.cell.reaction.react(judgement.reason, attempt)
             if reaction is Reaction.CONTINUE:
                 continue
@@ -507,6 +525,8 @@ class CellController:
         self, holes: list[str], q: NDArray[np.float64], at_presenter: bool = False
     ) -> list[Program]:
         out = []
+        for h in holes:  # not driven yet: no screw there to plan around
+            self.planner.moved.pop(seated_body(h), None)
         for i, h in enumerate(holes):
             out.append(self.planner.screw(self.cell.hole(h), q, at_presenter and i == 0))
             q = out[-1].q_end
@@ -527,7 +547,7 @@ class CellController:
             result.verdict, result.reason, result.stop = "NOK", f"planning: {exc}", True
             return None
         t1 = time.perf_counter()
-        verdict = self.validate(programs)
+        verdict = self.validate(programs, self._seated)
         result.plan_time += t1 - t0
         result.validate_time += time.perf_counter() - t1
         if not verdict.ok:

@@ -14,7 +14,7 @@ one after the other.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +92,9 @@ class Program:
         events: Grasps and releases in time order.
         spindle: Spindle runs in time order.
         fastened: Parts that stay where they are released (a driven screw).
+        left: Bodies the program leaves in the world, by name, at their world poses
+            (the driven screw, as the fixed body that stands for it in its hole); the
+            programs after it are validated with them there.
     """
 
     kind: str
@@ -102,6 +105,7 @@ class Program:
     events: tuple[ToolEvent, ...] = ()
     spindle: tuple[SpindleRun, ...] = ()
     fastened: frozenset[str] = frozenset()
+    left: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -239,7 +243,14 @@ class ProgramBuilder:
         self._segments.append(seg)
         return seg
 
-    def build(self, kind: str, target: str, robot: str, fastened: Sequence[str] = ()) -> Program:
+    def build(
+        self,
+        kind: str,
+        target: str,
+        robot: str,
+        fastened: Sequence[str] = (),
+        left: Mapping[str, NDArray[np.float64]] | None = None,
+    ) -> Program:
         """The program built so far.
 
         Raises:
@@ -257,6 +268,7 @@ class ProgramBuilder:
             tuple(sorted(self._events, key=lambda e: e.time)),
             tuple(self._spindle),
             frozenset(fastened),
+            dict(left or {}),
         )
 
 

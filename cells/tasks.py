@@ -43,12 +43,27 @@ from sim.replay import ToolAction
 from sim.world import BodySpec, WorldSpec
 from sim.world_scene import WorldScene
 
-__all__ = ["SCREW_BODY", "PickProcess", "ScrewProcess", "TaskPlanner", "world_spec_of"]
+__all__ = [
+    "SCREW_BODY",
+    "PickProcess",
+    "ScrewProcess",
+    "TaskPlanner",
+    "seated_body",
+    "world_spec_of",
+]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 SCREW_BODY = "screw"  # the world body of the screw on its way from the presenter
+# Where the bodies that stand for driven screws wait until their screw is driven: far
+# below the cell, 0.1 m apart (out of every check's reach) [m].
+_PARKED = np.array([0.0, 0.0, -10.0])
+
+
+def seated_body(hole: str) -> str:
+    """The world body that stands for the screw driven into ``hole``."""
+    return f"{SCREW_BODY}@{hole}"
 
 
 @dataclass(frozen=True)
@@ -281,9 +296,14 @@ class TaskPlanner:
         b.move(res.path, f"drive {hole.name}", SegmentKind.ENGAGE, feed_speed, drive_time)
         b.spindle(hole.name, t0, b.time)
         b.event(ToolAction.RELEASE, SCREW_BODY)
+        seated_pose = np.asarray(self.arm.fk(b.q).A) @ grip
         self.line(b, _rolled(hole.tcp_pose(start + sp.clear_height), roll),
                   f"retract from {hole.name}", SegmentKind.RETRACT)  # fmt: skip
-        return b.build("screw", hole.name, self.robot.name, fastened=(SCREW_BODY,))
+        # The screw stays in the hole: later transfers plan around it, later programs
+        # are validated with its stand-in body there.
+        left = {seated_body(hole.name): seated_pose}
+        self.moved.update(left)
+        return b.build("screw", hole.name, self.robot.name, (SCREW_BODY,), left)
 
     def screw_order(self, holes: list[Hole]) -> list[Hole]:
         """The holes in the order with the shortest estimated cycle.
@@ -323,13 +343,20 @@ class TaskPlanner:
 
 
 def world_spec_of(cell: Cell) -> WorldSpec:
-    """The cell's world, with a screw body at the first presenter when it drives screws."""
+    """The cell's world; when it drives screws, a screw body at the first presenter (the
+    one on its way) and, per hole, a fixed body for the driven screw, parked far below the
+    cell until the controller puts it in its hole (:func:`seated_body`)."""
     spec = cell.world_spec()
     if not cell.holes:
         return spec
     feed = cell.feed_for(next(iter(cell.holes.values())).screw)
-    screw = BodySpec(SCREW_BODY, feed.screw.model, feed.pose, fixed=False)
-    return replace(spec, bodies=(*spec.bodies, screw))
+    bodies = [BodySpec(SCREW_BODY, feed.screw.model, feed.pose, fixed=False)]
+    for i, hole in enumerate(cell.holes.values()):
+        parked = np.eye(4)
+        parked[:3, 3] = _PARKED - [0.0, 0.0, 0.1 * i]
+        model = cell.feed_for(hole.screw).screw.model
+        bodies.append(BodySpec(seated_body(hole.name), model, parked))
+    return replace(spec, bodies=(*spec.bodies, *bodies))
 
 
 def _back_off(T: NDArray[np.float64], distance: float) -> NDArray[np.float64]:

@@ -141,10 +141,13 @@ def _holds(
     return sorted(holds, key=lambda h: h.start)
 
 
-def _state(holds: Sequence[_Hold], t: float) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
-    """Parts held at ``t`` (their grips) and parts put down before ``t`` (their poses)."""
+def _state(
+    holds: Sequence[_Hold], t: float, placed: Mapping[str, NDArray]
+) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
+    """Parts held at ``t`` (their grips) and bodies away from the world's spec at ``t``
+    (``placed`` before the trajectory, or put down before ``t``: their poses)."""
     held: dict[str, NDArray] = {}
-    moved: dict[str, NDArray] = {}
+    moved: dict[str, NDArray] = {name: T for name, T in placed.items()}
     for h in holds:
         if h.start <= t < h.end:
             held[h.part] = h.grip
@@ -163,6 +166,7 @@ def sweep(
     allowed_contacts: Iterable[tuple[str, str]] = (),
     settings: SweepSettings | None = None,
     screen: WorldScreen | None = None,
+    placed: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> Verdict:
     """Sweep ``trajectory`` of arm ``arm_name`` through the world; the world is restored.
 
@@ -179,6 +183,9 @@ def sweep(
             only against bodies whose bound comes within ``screen_margin`` (same verdict,
             faster). Ignored when the world has other arms (they move; the screen cannot
             know).
+        placed: Bodies the caller moved in the world (``World.set_body_pose``) before
+            the sweep, by name (4x4 world poses): the screen bounds them there, not at
+            the spec's pose (parts placed by earlier operations, driven screws).
 
     Returns:
         A :class:`Verdict` with COLLISION, SELF_COLLISION, CLEARANCE and limit
@@ -248,7 +255,7 @@ def sweep(
     spans = np.flatnonzero(np.diff(interval)) + 1
     bounds_of = np.concatenate(([0], spans, [len(times)]))  # interval i: samples lo..hi
     interval_state = [
-        _state(holds, float(times[lo])) for lo in bounds_of[:-1]
+        _state(holds, float(times[lo]), placed or {}) for lo in bounds_of[:-1]
     ]  # one per run of samples
     run_of = np.repeat(np.arange(len(interval_state)), np.diff(bounds_of))
     n, B = len(times), len(world.bodies)

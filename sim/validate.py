@@ -35,6 +35,7 @@ def validate(
     screen: WorldScreen | None = None,
     physics: bool = True,
     fastened: Collection[str] = (),
+    placed: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> Verdict:
     """Sweep, then (when ``physics``) replay; the world is left as it was.
 
@@ -50,6 +51,8 @@ def validate(
         screen: The world's sphere-model screen: same verdict, far fewer exact queries.
         physics: Run the replay too (the sweep alone is the fast check).
         fastened: Parts the world holds where they are released (a driven screw).
+        placed: Bodies the caller moved in the world before (``World.set_body_pose``),
+            by name: tells the sweep's screen where they are.
 
     Returns:
         The combined verdict; its statistics hold both runs'.
@@ -63,6 +66,7 @@ def validate(
         allowed_contacts=allowed,
         settings=sweep_settings,
         screen=screen,
+        placed=placed,
     )
     if physics:
         verdict = verdict.merged(

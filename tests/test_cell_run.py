@@ -21,6 +21,7 @@ from cells.cell_file import load_cell
 from cells.cli import app
 from cells.controller import CellController, Injection, parse_injection
 from cells.records import ResultsStore
+from cells.tasks import seated_body
 from planners.errors import InputError
 from planners.scene import Box
 from sim.spindle import Fault
@@ -206,11 +207,36 @@ def test_trajectory_through_a_box_is_refused(controller: CellController) -> None
     assert replayed and replayed[0].time <= mid.end
 
 
+def test_a_driven_screw_stays_in_its_hole_for_later_programs(two_holes: Path) -> None:
+    """Planted fault: a second screw planned into h1 after the first. The screw driven
+    first stands in its hole while the programs after it are validated, so the second
+    one runs into it (before this, the world held one screw body, back at the presenter
+    for every program, and this passed)."""
+    with CellController(load_cell(two_holes), seed=2, physics=False) as c:
+        hole = c.cell.hole("h1")
+        first = c.planner.screw(hole, c.planner.home())
+        name = seated_body("h1")
+        seated = first.left[name]
+        assert np.linalg.norm(seated[:3, 3] - hole.tcp_pose(0.0)[:3, 3]) < 0.005
+        assert c.validate([first]).ok
+        c.planner.moved.pop(name)  # the planner must not know, as if it had lost track
+        second = c.planner.screw(hole, first.q_end)
+        for verdict in (c.validate([first, second]), c.validate([second], first.left)):
+            assert not verdict.ok
+            hits = verdict.of_kind(ViolationKind.COLLISION)
+            assert hits and name in hits[0].where, verdict.violations
+        # and another hole is still fine with h1's screw in place
+        other = c.planner.screw(c.cell.hole("h8"), first.q_end)
+        assert c.validate([first, other]).ok
+
+
 def test_tilted_hole_is_approached_along_its_axis(tmp_path: Path) -> None:
     head, tail = _holes_block(SCREW.read_text())
     axis = np.array([0.0, np.sin(np.radians(30)), np.cos(np.radians(30))])
+    # 5 cm beside the TCP at `ready` (0.40, 0, 0.08): with the hole right there, the bit
+    # would go home into the screw it has just driven (the validator finds it).
     hole = (
-        '[[holes]]\nname = "tilted"\nposition = [0.40, 0.0, 0.08]\n'
+        '[[holes]]\nname = "tilted"\nposition = [0.40, 0.05, 0.08]\n'
         f'axis = [{axis[0]}, {axis[1]}, {axis[2]}]\nscrew = "M1.4"\n\n'
     )
     path = tmp_path / "tilted.toml"
@@ -226,7 +252,7 @@ def test_tilted_hole_is_approached_along_its_axis(tmp_path: Path) -> None:
         for t in np.linspace(seg.start, seg.end, 7):
             T = np.asarray(arm.fk(program.trajectory.sample([t])[0]).A)
             assert T[:3, 2] @ -axis > np.cos(1e-3)  # the bit along the hole axis
-            off = T[:3, 3] - np.array([0.40, 0.0, 0.08])
+            off = T[:3, 3] - np.array([0.40, 0.05, 0.08])
             assert np.linalg.norm(off - (off @ axis) * axis) < 1e-4  # on the axis line
 
 
