@@ -8,7 +8,9 @@ a program in PyBullet before anything runs and executes the same object afterwar
 
 :class:`ProgramBuilder` appends joint paths (timed under the arm's limits and the
 segment's TCP cap, rest to rest) and dwells (the gripper closing, the spindle running)
-one after the other.
+one after the other. :meth:`ProgramBuilder.flow` appends moves along one joint-space line
+(a descent whose TCP speed cap drops for its last millimetres): each keeps its own cap,
+and the arm passes from one to the next at speed instead of stopping.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from planners.arm import Arm
 from planners.errors import RobotCellError
 from planners.limit_check import tcp_speeds
 from planners.timing import time_parameterize
+from planners.timing_path import dedupe
 from planners.trajectory import Trajectory
 from sim.replay import ToolAction, ToolEvent
 from sim.verdict import Violation, ViolationKind
 
-__all__ = ["PlanningError", "Program", "ProgramBuilder", "Segment", "SpindleRun"]
+__all__ = ["Move", "PlanningError", "Program", "ProgramBuilder", "Segment", "SpindleRun"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -62,6 +65,30 @@ class Segment:
     def duration(self) -> float:
         """Length [s]."""
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Move:
+    """A joint path to append, with what it is (one :class:`Segment` once timed).
+
+    Attributes:
+        path: (M, dof) waypoints [rad].
+        label: The segment's label.
+        kind: Its kind.
+        tcp_cap: TCP speed cap [m/s] (``None``: joint limits only).
+    """
+
+    path: NDArray[np.float64]
+    label: str
+    kind: SegmentKind
+    tcp_cap: float | None
+
+
+# Junction speeds tried, as fractions of the largest one both moves allow; 0 (a stop) is
+# always among them, so a chain is never slower than its moves rest to rest.
+_JUNCTION_FRACTIONS = (1.0, 0.6, 0.35, 0.0)
+_JUNCTION_SHARE = 0.98  # of the largest junction speed: the timing keeps a margin below caps
+_SAME_DIRECTION = 1e-9  # 1 - cos(angle) below which two moves continue one line
 
 
 @dataclass(frozen=True)
@@ -214,6 +241,95 @@ class ProgramBuilder:
             traj = _stretched(traj, min_duration / traj.duration)
         return self._append(traj, label, kind, tcp_cap)
 
+    def flow(self, moves: Sequence[Move]) -> list[Segment]:
+        """Append moves that continue one another, the first from the current configuration.
+
+        Each move is timed under the arm's limits and its own TCP cap (one
+        :class:`Segment` each). Where a move leaves in the direction the one before
+        arrives (joint space: pieces of one straight joint path, such as a descent cut
+        where its cap drops), the arm passes the junction at speed: the junction speeds
+        are chosen among a few fractions of what the smaller cap and the joint velocity
+        limits allow, for the shortest chain (dynamic programming over the junctions).
+        Elsewhere it stops. The chain starts and ends at rest.
+
+        Raises:
+            PlanningError: a move does not start where the one before ends, or cannot
+                be timed even at rest.
+        """
+        if not moves:
+            return []
+        paths: list[NDArray[np.float64]] = []
+        q = self.q
+        for m in moves:
+            P = np.asarray(m.path, dtype=np.float64)
+            if P.ndim != 2 or P.shape[1] != self.arm.dof or len(P) < 1:
+                raise PlanningError(f"{m.label}: expected an (M, {self.arm.dof}) path")
+            if np.max(np.abs(P[0] - q)) > 1e-6:
+                where = "the end of the move before" if paths else "the arm's configuration"
+                raise PlanningError(f"{m.label}: path starts away from {where}")
+            paths.append(dedupe(P))
+            q = P[-1]
+        n = len(moves)
+        speeds: list[list[float]] = [[0.0]]  # candidate path speeds at each boundary
+        dirs = np.zeros((n + 1, self.arm.dof))
+        for j in range(n - 1):
+            A, B = paths[j], paths[j + 1]
+            top = 0.0
+            if len(A) >= 2 and len(B) >= 2:
+                dA, dB = _unit(A[-1] - A[-2]), _unit(B[1] - B[0])
+                if 1.0 - float(dA @ dB) <= _SAME_DIRECTION:
+                    dirs[j + 1] = dA
+                    top = self._junction_speed(A[-1], dA, moves[j].tcp_cap, moves[j + 1].tcp_cap)
+            speeds.append([f * top for f in _JUNCTION_FRACTIONS] if top > 0 else [0.0])
+        speeds.append([0.0])
+        reasons: list[str] = []
+
+        def timed(i: int, s0: float, s1: float) -> Trajectory | None:
+            m = moves[i]
+            res = time_parameterize(
+                paths[i], self.arm.limits, arm=self.arm, tcp_speed=m.tcp_cap,
+                start_velocity=s0 * dirs[i] if s0 > 0 else None,
+                end_velocity=s1 * dirs[i + 1] if s1 > 0 else None,
+            )  # fmt: skip
+            if res.trajectory is None:
+                reasons.append(f"{m.label}: timing failed: {res.reason}")
+            return res.trajectory
+
+        # best[k]: the shortest timed moves so far ending at candidate speed k
+        best: dict[int, tuple[float, list[Trajectory]]] = {0: (0.0, [])}
+        for i in range(n):
+            nxt: dict[int, tuple[float, list[Trajectory]]] = {}
+            for k1, s1 in enumerate(speeds[i + 1]):
+                for k0, (total, trajs) in best.items():
+                    traj = timed(i, speeds[i][k0], s1)
+                    if traj is not None and (k1 not in nxt or total + traj.duration < nxt[k1][0]):
+                        nxt[k1] = (total + traj.duration, [*trajs, traj])
+            if not nxt:
+                raise PlanningError(reasons[-1] if reasons else f"{moves[i].label}: timing failed")
+            best = nxt
+        trajs = best[0][1]
+        return [
+            self._append(traj, m.label, m.kind, m.tcp_cap)
+            for m, traj in zip(moves, trajs, strict=True)
+        ]
+
+    def _junction_speed(
+        self,
+        q: NDArray[np.float64],
+        d: NDArray[np.float64],
+        cap_a: float | None,
+        cap_b: float | None,
+    ) -> float:
+        """Fastest path speed [rad/s] through ``q`` along unit direction ``d``."""
+        with np.errstate(divide="ignore"):
+            sd = float(np.min(np.asarray(self.arm.limits.velocity) / np.abs(d)))
+        caps = [c for c in (cap_a, cap_b) if c is not None]
+        if caps:
+            gain = float(tcp_speeds(self.arm, q[None], d[None])[0])
+            if gain > 0:
+                sd = min(sd, min(caps) / gain)
+        return _JUNCTION_SHARE * sd
+
     def dwell(self, duration: float, label: str) -> Segment:
         """Hold still for ``duration`` [s] (a gripper closing, a spindle finishing)."""
         q = np.asarray(self.q)
@@ -270,6 +386,10 @@ class ProgramBuilder:
             frozenset(fastened),
             dict(left or {}),
         )
+
+
+def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(v / np.linalg.norm(v), dtype=np.float64)
 
 
 def _stretched(traj: Trajectory, factor: float) -> Trajectory:

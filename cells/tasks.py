@@ -34,8 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cells.cell_model import Cell, Hole, Part, Robot, SegmentKind
-from cells.program import PlanningError, Program, ProgramBuilder
-from planners.cartesian import cartesian_line
+from cells.program import Move, PlanningError, Program, ProgramBuilder
+from planners.cartesian import cartesian_line, chord_of
 from planners.ik import solve_ik
 from planners.plan import plan
 from planners.space import collision_space
@@ -44,6 +44,7 @@ from sim.world import BodySpec, WorldSpec
 from sim.world_scene import WorldScene
 
 __all__ = [
+    "LINE_TOLERANCE",
     "SCREW_BODY",
     "PickProcess",
     "ScrewProcess",
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 SCREW_BODY = "screw"  # the world body of the screw on its way from the presenter
+LINE_TOLERANCE = 1e-4  # m: how far a Cartesian move's TCP may stray from its line
 # Where the bodies that stand for driven screws wait until their screw is driven: far
 # below the cell, 0.1 m apart (out of every check's reach) [m].
 _PARKED = np.array([0.0, 0.0, -10.0])
@@ -215,7 +217,39 @@ class TaskPlanner:
         res = cartesian_line(self.arm, b.q, T_goal, step=0.002)
         if not res.success:
             raise PlanningError(f"{label}: Cartesian line failed: {res.reason}")
-        b.move(res.path, label, kind, self._cap(kind), min_duration)
+        # A short line is one jerk-limited move along its chord when the chord keeps the
+        # TCP within LINE_TOLERANCE of the line (and 1 mrad of its orientation).
+        path = chord_of(self.arm, res.path, LINE_TOLERANCE)
+        b.move(res.path if path is None else path, label, kind, self._cap(kind), min_duration)
+
+    def two_speed_line(
+        self,
+        b: ProgramBuilder,
+        T_change: NDArray[np.float64],
+        T_goal: NDArray[np.float64],
+        labels: tuple[str, str],
+        kinds: tuple[SegmentKind, SegmentKind],
+    ) -> None:
+        """A straight TCP line to ``T_goal`` whose cap changes at ``T_change`` (a point on
+        it: the approach slows to the insert or engage speed for the last millimetres):
+        two segments, passed from one to the other
+        at speed when the whole line is one joint-space chord within
+        :data:`LINE_TOLERANCE` (else two lines, a stop between)."""
+        res = cartesian_line(self.arm, b.q, T_goal, step=0.002)
+        chord = chord_of(self.arm, res.path, LINE_TOLERANCE) if res.success else None
+        if chord is None:
+            self.line(b, T_change, labels[0], kinds[0])
+            self.line(b, T_goal, labels[1], kinds[1])
+            return
+        # where on the chord the TCP passes T_change (the chord keeps it within tolerance)
+        u = np.linspace(0.0, 1.0, 201)
+        tcp = self.arm.fk_batch(chord[0] + u[:, None] * (chord[1] - chord[0]))[:, :3, 3]
+        u_change = u[int(np.argmin(np.linalg.norm(tcp - T_change[:3, 3], axis=1)))]
+        mid = chord[0] + u_change * (chord[1] - chord[0])
+        b.flow([
+            Move(np.stack([chord[0], mid]), labels[0], kinds[0], self._cap(kinds[0])),
+            Move(np.stack([mid, chord[1]]), labels[1], kinds[1], self._cap(kinds[1])),
+        ])  # fmt: skip
 
     # ------------------------------------------------------------------ operations
     def pick_place(self, part: Part, q_start: NDArray[np.float64]) -> Program:
@@ -229,8 +263,9 @@ class TaskPlanner:
         up, ins = p.clear_height, p.insert_height
         q_above = self.ik(_back_off(pick, up), b.q, f"above {name} (pick)")
         self.transfer(b, q_above, f"transfer to {name}")
-        self.line(b, _back_off(pick, ins), f"approach {name}", SegmentKind.APPROACH)
-        self.line(b, pick, f"insert fingers at {name}", SegmentKind.INSERT)
+        labels = (f"approach {name}", f"insert fingers at {name}")
+        kinds = (SegmentKind.APPROACH, SegmentKind.INSERT)
+        self.two_speed_line(b, _back_off(pick, ins), pick, labels, kinds)
         b.dwell(p.close_time, f"grasp {name}")
         b.event(ToolAction.GRASP, name)
         grip = np.linalg.inv(pick) @ pick_pose  # T_tcp_part
@@ -238,8 +273,8 @@ class TaskPlanner:
         self.line(b, _back_off(pick, up), f"lift {name}", SegmentKind.RETRACT)
         q_place = self.ik(_back_off(place, up), b.q, f"above {name} (place)", held)
         self.transfer(b, q_place, f"transfer {name}", held)
-        self.line(b, _back_off(place, ins), f"approach place {name}", SegmentKind.APPROACH)
-        self.line(b, place, f"insert {name}", SegmentKind.INSERT)
+        labels = (f"approach place {name}", f"insert {name}")
+        self.two_speed_line(b, _back_off(place, ins), place, labels, kinds)
         b.event(ToolAction.RELEASE, name)
         b.dwell(p.open_time, f"release {name}")
         self.moved[name] = np.array(part.target)
@@ -266,8 +301,9 @@ class TaskPlanner:
         q_above = self.ik(feed.tcp_pose(sp.clear_height), b.q, f"above {feed.name}", rolls=8)
         self.transfer(b, q_above, f"transfer to {feed.name}")
         roll = _roll_of(self.arm, q_above, feed.tcp_pose(sp.clear_height))
-        self.line(b, _rolled(feed.tcp_pose(0.003), roll), "approach screw", SegmentKind.APPROACH)
-        self.line(b, _rolled(at_screw, roll), "bit into screw", SegmentKind.INSERT)
+        self.two_speed_line(b, _rolled(feed.tcp_pose(0.003), roll), _rolled(at_screw, roll),
+                     ("approach screw", "bit into screw"),
+                     (SegmentKind.APPROACH, SegmentKind.INSERT))  # fmt: skip
         b.dwell(sp.vacuum_time, "vacuum on")
         b.event(ToolAction.GRASP, SCREW_BODY)
         T_tcp = np.asarray(self.arm.fk(b.q).A)
@@ -282,10 +318,10 @@ class TaskPlanner:
         q_hole = self.ik(above, b.q, f"above {hole.name}", held, rolls=8)
         roll = _roll_of(self.arm, q_hole, above)
         self.transfer(b, q_hole, f"transfer to {hole.name}", held)
-        T = _rolled(hole.tcp_pose(start + sp.engage_distance), roll)
-        self.line(b, T, f"approach {hole.name}", SegmentKind.APPROACH)
-        T = _rolled(hole.tcp_pose(start), roll)
-        self.line(b, T, f"engage {hole.name}", SegmentKind.ENGAGE)
+        self.two_speed_line(b, _rolled(hole.tcp_pose(start + sp.engage_distance), roll),
+                     _rolled(hole.tcp_pose(start), roll),
+                     (f"approach {hole.name}", f"engage {hole.name}"),
+                     (SegmentKind.APPROACH, SegmentKind.ENGAGE))  # fmt: skip
         drive_time = sp.drive_time(screw.seat_angle + sp.final_angle)
         t0 = b.time
         # The arm follows the screw down at its feed (pitch x spindle speed), no faster.

@@ -15,6 +15,12 @@ Euclidean joint step longer than that between checked configurations, as
 two samples is found as it is on a planned edge.
 
 The result is a :class:`CartesianResult`, never ``None``.
+
+A short line is close to a straight line in joint space too: :func:`chord_of` gives the
+two-waypoint joint path (its chord) when the chord keeps the TCP within a tolerance of the
+line and of its orientation. Timed, a chord is one jerk-limited move (ruckig's optimum),
+where the dense samples go through the smooth-curve timing (~30 % longer on a 12 mm UR5e
+approach: 0.27 s against 0.20 s).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "CartesianStatus",
     "cartesian_along_tool",
     "cartesian_line",
+    "chord_of",
     "line_poses",
 ]
 
@@ -287,3 +294,49 @@ def cartesian_along_tool(
         arm, q0, T, step=step, max_joint_step_per_mm=max_joint_step_per_mm, checker=checker,
         resolution=resolution,
     )  # fmt: skip
+
+
+def chord_of(
+    arm: Arm,
+    path: npt.ArrayLike,
+    tolerance: float = 1e-4,
+    rotation_tolerance: float = 1e-3,
+    samples: int = 64,
+) -> NDArray[np.float64] | None:
+    """The chord of a Cartesian line's joint path, when it follows the line as well.
+
+    Args:
+        arm: The arm.
+        path: (M, dof) joint samples of a straight TCP line (:func:`cartesian_line`).
+        tolerance: Largest TCP distance [m] from the straight segment between the
+            path's first and last TCP positions.
+        rotation_tolerance: Largest angle [rad] between the TCP orientation on the chord
+            and the path's at the same fraction of the move (the two ends slerped).
+        samples: Points checked along the chord (ends included).
+
+    Returns:
+        (2, dof) the first and last configurations, or ``None`` when the chord strays
+        further (a long line, a line near a singularity) or the path has one sample.
+    """
+    P = np.asarray(path, dtype=np.float64)
+    if P.ndim != 2 or len(P) < 2:
+        return None
+    u = np.linspace(0.0, 1.0, max(samples, 2))
+    T = arm.fk_batch(P[0] + u[:, None] * (P[-1] - P[0]))
+    a, b = T[0, :3, 3], T[-1, :3, 3]
+    d = b - a
+    length = float(np.linalg.norm(d))
+    p = T[:, :3, 3] - a
+    if length > 0:
+        along = np.clip(p @ d / length**2, 0.0, 1.0)
+        off = p - along[:, None] * d
+    else:
+        off = p
+    if float(np.max(np.linalg.norm(off, axis=1))) > tolerance:
+        return None
+    ends = Rotation.from_matrix(np.stack([T[0, :3, :3], T[-1, :3, :3]]))
+    expected = Slerp([0.0, 1.0], ends)(u)
+    error = (expected.inv() * Rotation.from_matrix(T[:, :3, :3])).magnitude()
+    if float(np.max(error)) > rotation_tolerance:
+        return None
+    return np.stack([P[0], P[-1]])

@@ -28,6 +28,17 @@ class ViolationKind(Enum):
     PART_POSE = "part_pose"  # replay: a placed part ended off its target
 
 
+# At one instant, causes before consequences: a replay's contact before the effort and
+# tracking error it causes, so a verdict's first violation names what was hit.
+_CAUSES_FIRST = (
+    ViolationKind.COLLISION, ViolationKind.SELF_COLLISION, ViolationKind.CONTACT,
+    ViolationKind.CLEARANCE, ViolationKind.POSITION, ViolationKind.VELOCITY,
+    ViolationKind.ACCELERATION, ViolationKind.JERK, ViolationKind.TCP_SPEED,
+    ViolationKind.PART_POSE, ViolationKind.EFFORT, ViolationKind.TRACKING,
+)  # fmt: skip
+_RANK = {kind: i for i, kind in enumerate(_CAUSES_FIRST)}
+
+
 @dataclass(frozen=True)
 class Violation:
     """One violation.
@@ -78,8 +89,7 @@ class Verdict:
     stats: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        kinds = list(ViolationKind)
-        order = sorted(self.violations, key=lambda v: (v.time, kinds.index(v.kind), v.where))
+        order = sorted(self.violations, key=lambda v: (v.time, _RANK[v.kind], v.where))
         object.__setattr__(self, "violations", tuple(order))
         object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
 

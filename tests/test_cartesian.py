@@ -7,7 +7,13 @@ import pytest
 from spatialmath import SE3
 
 from planners import Arm, InputError, pose_error
-from planners.cartesian import CartesianStatus, cartesian_along_tool, cartesian_line, line_poses
+from planners.cartesian import (
+    CartesianStatus,
+    cartesian_along_tool,
+    cartesian_line,
+    chord_of,
+    line_poses,
+)
 from planners.rrt import DEFAULT_RESOLUTION
 
 
@@ -45,6 +51,25 @@ def test_straight_line_is_followed(arm: Arm) -> None:
         assert dp < 2e-5 and dr < 2e-4
     assert arm.limits.within(res.path).all()
     assert np.abs(np.diff(res.path, axis=0)).max() < 0.05  # rad per 1 mm sample
+
+
+def test_a_short_line_has_a_chord_a_long_one_does_not(arm: Arm) -> None:
+    """A 12 mm approach is a straight joint move within 0.1 mm; 20 cm across is not."""
+    q0 = arm.configuration("ready")
+    short = cartesian_along_tool(arm, q0, 0.012)
+    chord = chord_of(arm, short.path, 1e-4)
+    assert chord is not None and chord.shape == (2, arm.dof)
+    np.testing.assert_array_equal(chord, short.path[[0, -1]])
+    u = np.linspace(0, 1, 200)[:, None]
+    tcp = arm.fk_batch(chord[0] + u * (chord[1] - chord[0]))
+    T0, T1 = tcp[0, :3, 3], tcp[-1, :3, 3]
+    assert _distance_to_segment(tcp[:, :3, 3], T0, T1).max() <= 1e-4
+    assert chord_of(arm, short.path, 1e-7) is None  # not a joint-space line at 0.1 um
+    T = arm.fk(q0)
+    long = cartesian_line(arm, q0, SE3.Trans(0.0, 0.2, 0.0) * T)
+    assert long.success, long.reason
+    assert chord_of(arm, long.path, 1e-4) is None
+    assert chord_of(arm, long.path[:1], 1e-4) is None  # one sample: nothing to follow
 
 
 def test_approach_and_retreat_along_the_tool_axis(arm: Arm) -> None:

@@ -339,3 +339,21 @@ def test_screened_and_exact_sweeps_agree_on_random_moves(rng: np.random.Generato
                 allowed_contacts=[("robot", "battery")],
                 settings=SweepSettings(min_clearance=(0.0, 0.01)[case // 2]),
             )  # fmt: skip
+
+
+def test_at_one_instant_the_cause_comes_first() -> None:
+    """A replay's contact and the effort and tracking error it causes share a time step:
+    the verdict's first violation names what was hit."""
+    from sim.verdict import Violation
+
+    t = 1.371
+    v = Verdict((
+        Violation(t, ViolationKind.TRACKING, "wrist_2_joint", 0.2, 0.02, "rad"),
+        Violation(t, ViolationKind.EFFORT, "wrist_1_joint", 28.0, 28.0, "N m"),
+        Violation(t, ViolationKind.CONTACT, "arm/bit | intruder", 1e-5, None, "m"),
+        Violation(t - 1e-3, ViolationKind.VELOCITY, "elbow_joint", 4.0, 3.14, "rad/s"),
+    ))  # fmt: skip
+    assert [x.kind for x in v.violations] == [
+        ViolationKind.VELOCITY, ViolationKind.CONTACT, ViolationKind.EFFORT,
+        ViolationKind.TRACKING,
+    ]  # fmt: skip
