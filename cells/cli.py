@@ -197,6 +197,16 @@ def bench_cell(
     _write_json(json_out, result)
 
 
+@bench_app.command("cell-limits")
+def bench_cell_limits(json_out: JsonOut = None) -> None:
+    """What-if: screw cycle per screw with the arm's jerk and acceleration scaled (plan only)."""
+    from bench.cell_limits import print_table, run
+
+    result = run()
+    print_table(console, result)
+    _write_json(json_out, result)
+
+
 @bench_app.command("validate")
 def bench_validate(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each; the median is reported.")] = 5,
