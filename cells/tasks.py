@@ -241,11 +241,15 @@ class TaskPlanner:
             self.line(b, T_change, labels[0], kinds[0])
             self.line(b, T_goal, labels[1], kinds[1])
             return
-        # where on the chord the TCP passes T_change (the chord keeps it within tolerance)
-        u = np.linspace(0.0, 1.0, 201)
-        tcp = self.arm.fk_batch(chord[0] + u[:, None] * (chord[1] - chord[0]))[:, :3, 3]
-        u_change = u[int(np.argmin(np.linalg.norm(tcp - T_change[:3, 3], axis=1)))]
-        mid = chord[0] + u_change * (chord[1] - chord[0])
+        # where on the chord the TCP passes T_change (the chord keeps it within tolerance):
+        # the nearest of 201 points, then of 201 more around it (1e-5 of the line)
+        lo, hi = 0.0, 1.0
+        for _ in range(2):
+            u = np.linspace(lo, hi, 201)
+            tcp = self.arm.fk_batch(chord[0] + u[:, None] * (chord[1] - chord[0]))[:, :3, 3]
+            k = int(np.argmin(np.linalg.norm(tcp - T_change[:3, 3], axis=1)))
+            lo, hi = u[max(k - 1, 0)], u[min(k + 1, len(u) - 1)]
+        mid = chord[0] + u[k] * (chord[1] - chord[0])
         b.flow([
             Move(np.stack([chord[0], mid]), labels[0], kinds[0], self._cap(kinds[0])),
             Move(np.stack([mid, chord[1]]), labels[1], kinds[1], self._cap(kinds[1])),

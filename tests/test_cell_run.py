@@ -87,6 +87,15 @@ def test_screw_program_follows_the_process(controller: CellController) -> None:
     assert p.spindle[0].hole == "h1"
     assert [e.action.value for e in p.events] == ["grasp", "release"]
     assert not p.tcp_cap_violations(controller.arm)
+    # the approach flows into the engage, which starts 1 mm above the thread and ends on it
+    arm, sp, hole = controller.arm, controller.planner.screw_process, controller.cell.hole("h1")
+    eng = seg["engage h1"]
+    qd = p.trajectory.sample([eng.start], 1)[0]
+    assert np.linalg.norm(qd) > 0  # no stop between the approach and the engage
+    top = screw.head_height + screw.length
+    for t, height in ((eng.start, top + sp.engage_distance), (eng.end, top)):
+        tcp = np.asarray(arm.fk(p.trajectory.sample([t])[0]).A)[:3, 3]
+        assert np.linalg.norm(tcp - hole.tcp_pose(height)[:3, 3]) < 2e-4  # the line's tolerance
 
 
 def test_screw_order(two_holes: Path, tmp_path: Path) -> None:
