@@ -214,7 +214,7 @@ def _inspect_trajectory(path: Path, out_dir: Path, cell_path: Path | None) -> In
 
     cell, robot = _cell_robot(cell_path, traj, path)
     arm = robot.arm
-    model = WorldScene(world_spec_of(cell), arm).model()
+    model = WorldScene(world_spec_of(cell, driven=False), arm).model()
     fig = plot_joints(traj, arm.limits)
     fig.suptitle(f"{path.name}: {robot.name} ({robot.model}) of cell {cell.name}")
     done.written.append(_save(fig, out_dir / f"{path.stem}_joints.png"))

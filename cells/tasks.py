@@ -382,16 +382,17 @@ class TaskPlanner:
         return b.build("home", "home", self.robot.name)
 
 
-def world_spec_of(cell: Cell) -> WorldSpec:
+def world_spec_of(cell: Cell, driven: bool = True) -> WorldSpec:
     """The cell's world; when it drives screws, a screw body at the first presenter (the
-    one on its way) and, per hole, a fixed body for the driven screw, parked far below the
-    cell until the controller puts it in its hole (:func:`seated_body`)."""
+    one on its way) and, with ``driven``, per hole a fixed body for the driven screw,
+    parked far below the cell until the controller puts it in its hole
+    (:func:`seated_body`). Drawings leave the parked bodies out (``driven=False``)."""
     spec = cell.world_spec()
     if not cell.holes:
         return spec
     feed = cell.feed_for(next(iter(cell.holes.values())).screw)
     bodies = [BodySpec(SCREW_BODY, feed.screw.model, feed.pose, fixed=False)]
-    for i, hole in enumerate(cell.holes.values()):
+    for i, hole in enumerate(cell.holes.values() if driven else ()):
         parked = np.eye(4)
         parked[:3, 3] = _PARKED - [0.0, 0.0, 0.1 * i]
         model = cell.feed_for(hole.screw).screw.model

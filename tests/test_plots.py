@@ -296,9 +296,14 @@ def test_inspect_a_trajectory_in_a_cell(traj: Trajectory, tmp_path: Path) -> Non
     done = inspect_plots(str(src), tmp_path / "again", cell=Path("cells/phone_screw.toml"))
     assert [p.name for p in done.written] == [p.name for p in written] and not done.skipped
     tcp = plots.plot_tcp_path(
-        arm, traj, WorldScene(world_spec_of(cell), arm).model().scene.obstacles
+        arm, traj, WorldScene(world_spec_of(cell, driven=False), arm).model().scene.obstacles
     )
     assert "screwdriver" in tcp.axes[0].get_title() and len(tcp.axes[0].lines) > 20
+    # drawings leave out the bodies parked far below the cell for driven screws
+    assert tcp.axes[0].get_zlim()[0] > -1.0
+    parked = [b.name for b in world_spec_of(cell).bodies if b.pose[2, 3] < -1.0]
+    assert len(parked) == len(cell.holes)
+    assert all(b.pose[2, 3] > -1.0 for b in world_spec_of(cell, driven=False).bodies)
 
 
 def test_inspect_a_trajectory_without_a_cell_says_what_it_did_not_make(
