@@ -274,7 +274,9 @@ class TaskPlanner:
         b.event(ToolAction.GRASP, name)
         grip = np.linalg.inv(pick) @ pick_pose  # T_tcp_part
         held = {name: grip}
-        self.line(b, _back_off(pick, up), f"lift {name}", SegmentKind.RETRACT)
+        up_kinds = (SegmentKind.RETRACT, SegmentKind.APPROACH)
+        labels = (f"pull {name} free", f"lift {name}")
+        self.two_speed_line(b, _back_off(pick, ins), _back_off(pick, up), labels, up_kinds)
         q_place = self.ik(_back_off(place, up), b.q, f"above {name} (place)", held)
         self.transfer(b, q_place, f"transfer {name}", held)
         labels = (f"approach place {name}", f"insert {name}")
@@ -282,7 +284,8 @@ class TaskPlanner:
         b.event(ToolAction.RELEASE, name)
         b.dwell(p.open_time, f"release {name}")
         self.moved[name] = np.array(part.target)
-        self.line(b, _back_off(place, up), f"retreat from {name}", SegmentKind.RETRACT)
+        labels = (f"fingers off {name}", f"retreat from {name}")
+        self.two_speed_line(b, _back_off(place, ins), _back_off(place, up), labels, up_kinds)
         return b.build("pick_place", name, self.robot.name)
 
     def screw(
