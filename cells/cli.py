@@ -78,7 +78,7 @@ def run_cmd(
     json_out: JsonOut = None,
 ) -> None:
     """Plan, validate in PyBullet, run on the simulated arm and spindle, judge and record."""
-    from cells.controller import parse_injection
+    from cells.cycle_results import parse_injection
     from cells.run_job import json_document, run_cell
 
     injections = [parse_injection(text) for text in inject or []]

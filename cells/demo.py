@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cells.controller import Injection
+from cells.cycle_results import Injection
 from cells.run_job import run_cell
 from sim.spindle import Fault
 

@@ -34,7 +34,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cells.cell_file import load_cell
-from cells.controller import CellController, CycleResult, Injection
+from cells.controller import CellController
+from cells.cycle_results import CycleResult, Injection
 from cells.records import ResultsStore
 
 __all__ = ["json_document", "run_cell"]

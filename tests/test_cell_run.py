@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from cells.cell_file import load_cell
 from cells.cli import app
-from cells.controller import CellController, Injection, parse_injection
+from cells.controller import CellController
+from cells.cycle_results import Injection, parse_injection
 from cells.records import ResultsStore
 from cells.tasks import seated_body
 from planners.errors import InputError
