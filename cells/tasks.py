@@ -213,14 +213,22 @@ class TaskPlanner:
         kind: SegmentKind,
         min_duration: float = 0.0,
     ) -> None:
-        """Straight TCP line from the builder's configuration to ``T_goal``."""
-        res = cartesian_line(self.arm, b.q, T_goal, step=0.002)
+        """Straight TCP line from the builder's configuration to ``T_goal``.
+
+        A short line is one jerk-limited move along its chord when the chord keeps the
+        TCP within :data:`LINE_TOLERANCE` of the line (and 1 mrad of its orientation).
+        """
+        path = self._line_path(b.q, T_goal, label)
+        chord = chord_of(self.arm, path, LINE_TOLERANCE)
+        b.move(path if chord is None else chord, label, kind, self._cap(kind), min_duration)
+
+    def _line_path(
+        self, q: NDArray[np.float64], T_goal: NDArray[np.float64], label: str
+    ) -> NDArray[np.float64]:
+        res = cartesian_line(self.arm, q, T_goal, step=0.002)
         if not res.success:
             raise PlanningError(f"{label}: Cartesian line failed: {res.reason}")
-        # A short line is one jerk-limited move along its chord when the chord keeps the
-        # TCP within LINE_TOLERANCE of the line (and 1 mrad of its orientation).
-        path = chord_of(self.arm, res.path, LINE_TOLERANCE)
-        b.move(res.path if path is None else path, label, kind, self._cap(kind), min_duration)
+        return np.asarray(res.path)
 
     def two_speed_line(
         self,
@@ -231,25 +239,24 @@ class TaskPlanner:
         kinds: tuple[SegmentKind, SegmentKind],
     ) -> None:
         """A straight TCP line to ``T_goal`` whose cap changes at ``T_change`` (a point on
-        it: the approach slows to the insert or engage speed for the last millimetres):
-        two segments, passed from one to the other
-        at speed when the whole line is one joint-space chord within
-        :data:`LINE_TOLERANCE` (else two lines, a stop between)."""
-        res = cartesian_line(self.arm, b.q, T_goal, step=0.002)
-        chord = chord_of(self.arm, res.path, LINE_TOLERANCE) if res.success else None
+        it: the approach slows to the insert or engage speed for its last millimetres, a
+        pick-and-place lift speeds up after its first): two segments, passed from one to
+        the other at speed when the whole line is one joint-space chord within
+        :data:`LINE_TOLERANCE`, else two lines (each a chord when it can be) with a stop
+        between."""
+        first = self._line_path(b.q, T_change, labels[0])
+        second = self._line_path(first[-1], T_goal, labels[1])
+        chord = chord_of(self.arm, np.vstack([first, second[1:]]), LINE_TOLERANCE)
         if chord is None:
-            self.line(b, T_change, labels[0], kinds[0])
-            self.line(b, T_goal, labels[1], kinds[1])
+            for path, label, kind in zip((first, second), labels, kinds, strict=True):
+                part = chord_of(self.arm, path, LINE_TOLERANCE)
+                b.move(path if part is None else part, label, kind, self._cap(kind))
             return
-        # where on the chord the TCP passes T_change (the chord keeps it within tolerance):
-        # the nearest of 201 points, then of 201 more around it (1e-5 of the line)
-        lo, hi = 0.0, 1.0
-        for _ in range(2):
-            u = np.linspace(lo, hi, 201)
-            tcp = self.arm.fk_batch(chord[0] + u[:, None] * (chord[1] - chord[0]))[:, :3, 3]
-            k = int(np.argmin(np.linalg.norm(tcp - T_change[:3, 3], axis=1)))
-            lo, hi = u[max(k - 1, 0)], u[min(k + 1, len(u) - 1)]
-        mid = chord[0] + u[k] * (chord[1] - chord[0])
+        # the cut: where T_change's configuration projects onto the chord (the chord
+        # keeps the TCP within the tolerance of the line, so the cut's TCP is too)
+        d = chord[1] - chord[0]
+        u = float(np.clip((first[-1] - chord[0]) @ d / (d @ d), 0.0, 1.0))
+        mid = chord[0] + u * d
         b.flow([
             Move(np.stack([chord[0], mid]), labels[0], kinds[0], self._cap(kinds[0])),
             Move(np.stack([mid, chord[1]]), labels[1], kinds[1], self._cap(kinds[1])),
@@ -309,8 +316,8 @@ class TaskPlanner:
         self.transfer(b, q_above, f"transfer to {feed.name}")
         roll = _roll_of(self.arm, q_above, feed.tcp_pose(sp.clear_height))
         self.two_speed_line(b, _rolled(feed.tcp_pose(0.003), roll), _rolled(at_screw, roll),
-                     ("approach screw", "bit into screw"),
-                     (SegmentKind.APPROACH, SegmentKind.INSERT))  # fmt: skip
+                            ("approach screw", "bit into screw"),
+                            (SegmentKind.APPROACH, SegmentKind.INSERT))  # fmt: skip
         b.dwell(sp.vacuum_time, "vacuum on")
         b.event(ToolAction.GRASP, SCREW_BODY)
         T_tcp = np.asarray(self.arm.fk(b.q).A)
@@ -326,9 +333,9 @@ class TaskPlanner:
         roll = _roll_of(self.arm, q_hole, above)
         self.transfer(b, q_hole, f"transfer to {hole.name}", held)
         self.two_speed_line(b, _rolled(hole.tcp_pose(start + sp.engage_distance), roll),
-                     _rolled(hole.tcp_pose(start), roll),
-                     (f"approach {hole.name}", f"engage {hole.name}"),
-                     (SegmentKind.APPROACH, SegmentKind.ENGAGE))  # fmt: skip
+                            _rolled(hole.tcp_pose(start), roll),
+                            (f"approach {hole.name}", f"engage {hole.name}"),
+                            (SegmentKind.APPROACH, SegmentKind.ENGAGE))  # fmt: skip
         drive_time = sp.drive_time(screw.seat_angle + sp.final_angle)
         t0 = b.time
         # The arm follows the screw down at its feed (pitch x spindle speed), no faster.
