@@ -21,10 +21,10 @@ _LAZY = {
     "CheckConfig": "cells.setpoint_checks",
     "ControlEndpoint": "cells.control_endpoint",
     "ControlState": "cells.control_endpoint",
-    "CycleResult": "cells.controller",
+    "CycleResult": "cells.cycle_results",
     "Fixture": "cells.cell_model",
     "Hole": "cells.cell_model",
-    "Injection": "cells.controller",
+    "Injection": "cells.cycle_results",
     "Judgement": "cells.tightening",
     "Mode": "cells.arm_core",
     "Part": "cells.cell_model",
@@ -53,7 +53,7 @@ _LAZY = {
     "inspect_plots": "cells.inspection",
     "inspect_target": "cells.inspection",
     "load_cell": "cells.cell_file",
-    "parse_injection": "cells.controller",
+    "parse_injection": "cells.cycle_results",
     "run_cell": "cells.run_job",
 }
 
